@@ -1,0 +1,169 @@
+//! Every command-line argument, in one place, with the `--help` text.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "vmx",
+    version,
+    about = "Applies the Voice Matrix AI schema to Supabase (PostgreSQL) and proves it keeps its promises",
+    long_about = "vmx embeds the five schema files of the Voice Matrix AI setup guide \
+(schema.sql, assistant-schema.sql, phone-number-schema.sql, call-logs-schema.sql, \
+missing-tables-schema.sql), applies them in order with checksums, and verifies that the \
+database isolates users, enforces limits, counts usage exactly and cascades deletes.",
+    after_help = "Examples:\n  vmx check                                   # everything, on a throwaway local PostgreSQL\n  DATABASE_URL=postgres://... vmx migrate     # apply what is pending\n  vmx verify --format junit > vmx-junit.xml   # the checklist for CI\n\nExit codes: 0 ok, 1 verify failed or other error, 2 usage, 3 cannot connect, \
+4 checksum mismatch or unknown version, 5 migration failed (rolled back), 6 lock timeout, \
+7 pending migrations (status --exit-code), 8 target lacks prerequisites."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct Global {
+    /// PostgreSQL URL of the target (postgres://user:password@host:5432/db?sslmode=verify-full).
+    #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Output format (verify also accepts junit).
+    #[arg(long, global = true, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+
+    /// When to colour the output: auto = on a terminal and without NO_COLOR.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    /// Seconds to wait for a connection before giving up.
+    #[arg(long, global = true, default_value_t = 10, value_name = "S")]
+    pub connect_timeout: u64,
+
+    /// Print nothing but errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Print more (repeat for even more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+    Junit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List the embedded schema files in order with their SHA-256 (no database needed).
+    #[command(after_help = "Example:\n  vmx list")]
+    List,
+
+    /// Print one embedded schema file, by number (1-5) or name.
+    #[command(after_help = "Examples:\n  vmx show 5\n  vmx show call-logs-schema.sql | less")]
+    Show {
+        /// The file's number in the guide's order, or its name.
+        file: String,
+    },
+
+    /// Show each file as applied (when, by whom), pending, or with a checksum mismatch.
+    #[command(
+        after_help = "Examples:\n  vmx status\n  vmx status --exit-code   # 0 up to date, 7 pending, 4 mismatch or unknown"
+    )]
+    Status {
+        /// Exit 7 when files are pending and 4 on a mismatch or unknown version.
+        #[arg(long)]
+        exit_code: bool,
+    },
+
+    /// Apply the pending schema files in order, each once, each in its own transaction.
+    #[command(
+        after_help = "Examples:\n  vmx migrate --dry-run                 # print the plan, change nothing\n  vmx migrate\n  vmx migrate --to 4                    # stop after call-logs-schema.sql\n  vmx migrate --supabase-compat         # plain PostgreSQL (CI): install the Supabase stand-in first"
+    )]
+    Migrate(MigrateArgs),
+
+    /// Option B: add only the three tables of missing-tables-schema.sql and backfill existing users.
+    #[command(after_help = "Examples:\n  vmx add-missing --dry-run\n  vmx add-missing")]
+    AddMissing {
+        /// Print what would be done and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        lock: LockArgs,
+    },
+
+    /// Check tables, RLS, policies, triggers, cascades, functions, grants and history.
+    #[command(
+        after_help = "Examples:\n  vmx verify\n  vmx verify --probe                    # also prove the promises as two throwaway users (rolled back)\n  vmx verify --format junit > vmx-junit.xml\n\nExit codes: 0 no failures (warnings allowed), 1 failures, 3 cannot connect, 8 no auth.users."
+    )]
+    Verify {
+        /// Add behavioural checks, run inside one transaction that is always rolled back.
+        #[arg(long)]
+        probe: bool,
+    },
+
+    /// Everything on a throwaway local PostgreSQL: compat, migrate, verify --probe, then gone.
+    #[command(
+        after_help = "Examples:\n  vmx check\n  vmx check --keep      # leave the server running and print its URL\n\nNeeds PostgreSQL 15+ server binaries (initdb, postgres), not a running server."
+    )]
+    Check {
+        /// Leave the throwaway server running and print its URL.
+        #[arg(long)]
+        keep: bool,
+    },
+
+    /// Start the throwaway PostgreSQL with the schema applied, print its URL, and wait for Ctrl-C.
+    #[command(
+        after_help = "Example:\n  vmx sandbox           # then, in another terminal: psql \"$URL\""
+    )]
+    Sandbox,
+
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  vmx completions bash > /etc/bash_completion.d/vmx\n  vmx completions zsh > \"${fpath[1]}/_vmx\""
+    )]
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct MigrateArgs {
+    /// Print the plan (applied, to apply, checksums) and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Stop after file N (1-5).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(1..=5))]
+    pub to: Option<i32>,
+
+    /// Install the Supabase stand-in (roles, auth.users, auth.uid()) first, where auth.users is absent.
+    #[arg(long)]
+    pub supabase_compat: bool,
+
+    #[command(flatten)]
+    pub lock: LockArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct LockArgs {
+    /// Seconds to wait for another vmx run's migration lock.
+    #[arg(long, default_value_t = 60, value_name = "S")]
+    pub lock_timeout: u64,
+
+    /// Seconds a statement may wait for a table lock held by production traffic.
+    #[arg(long, default_value_t = 10, value_name = "S")]
+    pub statement_lock_timeout: u64,
+}

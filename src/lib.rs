@@ -1,0 +1,18 @@
+//! vmx: applies the Voice Matrix AI schema to Supabase (PostgreSQL) and proves
+//! that the database keeps the guide's promises.
+//!
+//! Layout, one module per job: `catalog` (the embedded files), `connect` (the
+//! database connection), `migrate` (history, lock, apply, status, add-missing),
+//! `verify` (expectations, checks, probes), `report` (human, JSON, JUnit),
+//! `sandbox` (the throwaway PostgreSQL), `check` (the two put together).
+
+pub mod catalog;
+pub mod check;
+pub mod cli;
+pub mod connect;
+pub mod error;
+pub mod migrate;
+pub mod output;
+pub mod report;
+pub mod sandbox;
+pub mod verify;

@@ -1,0 +1,393 @@
+//! The test harness: a real PostgreSQL for every test.
+//!
+//! By default one throwaway cluster per test binary (`vmx::sandbox`), and a
+//! fresh database per test, copied from a template built once, so tests run in
+//! parallel. With `VMX_TEST_DATABASE_URL` (a superuser URL) the databases are
+//! created on that server instead.
+//!
+//! Files are applied as `vmx_supa_admin`, a role shaped like hosted Supabase's
+//! `postgres`: not a superuser, CREATEROLE, BYPASSRLS, member of the three API
+//! roles, owner of the database, with ALL on `auth.users`.
+#![allow(dead_code)]
+
+use sqlx::{Connection, Executor, PgConnection};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use uuid::Uuid;
+
+/// The non-superuser that applies the schema, like Supabase's `postgres`.
+pub const ADMIN: &str = "vmx_supa_admin";
+
+pub struct Server {
+    /// Kept alive for the whole test binary; its watchdog removes it after exit.
+    _sandbox: Option<vmx::sandbox::Sandbox>,
+    superuser_url: url::Url,
+    psql: PathBuf,
+    external: bool,
+}
+
+pub fn server() -> &'static Server {
+    static SERVER: OnceLock<Server> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let psql = vmx::sandbox::find_bindir()
+            .expect("PostgreSQL server binaries")
+            .join("psql");
+        match std::env::var("VMX_TEST_DATABASE_URL") {
+            Ok(url) if !url.trim().is_empty() => Server {
+                _sandbox: None,
+                superuser_url: url::Url::parse(&url).expect("VMX_TEST_DATABASE_URL is a URL"),
+                psql,
+                external: true,
+            },
+            _ => {
+                let sandbox = vmx::sandbox::Sandbox::start().expect("start a throwaway PostgreSQL");
+                Server {
+                    superuser_url: url::Url::parse(&sandbox.url()).expect("sandbox URL"),
+                    _sandbox: Some(sandbox),
+                    psql,
+                    external: false,
+                }
+            }
+        }
+    })
+}
+
+impl Server {
+    /// A URL for `database` as `user` (None: the superuser).
+    pub fn url(&self, database: &str, user: Option<&str>) -> String {
+        let mut url = self.superuser_url.clone();
+        url.set_path(&format!("/{database}"));
+        if let Some(user) = user {
+            url.set_username(user).expect("URL takes a user name");
+            url.set_password(None).expect("URL takes no password");
+        }
+        url.to_string()
+    }
+
+    /// Runs psql with ON_ERROR_STOP; panics with psql's output on failure.
+    pub fn psql(&self, database: &str, user: Option<&str>, args: &[&str]) -> String {
+        let out = Command::new(&self.psql)
+            .arg(self.url(database, user))
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-At"])
+            .args(args)
+            .env("PGOPTIONS", "-c client_min_messages=warning")
+            .output()
+            .expect("run psql");
+        if !out.status.success() {
+            panic!(
+                "psql {args:?} on {database} failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn sql(&self, database: &str, user: Option<&str>, sql: &str) -> String {
+        self.psql(database, user, &["-c", sql])
+    }
+}
+
+/// What a fresh database starts with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Fixture {
+    /// Nothing: an empty database owned by `vmx_supa_admin`.
+    Empty,
+    /// `sql/supabase-compat.sql` (applied by the superuser, as Supabase does).
+    Compat,
+    /// Compat plus the five files applied in order by `vmx_supa_admin` (no vmx history).
+    Schema,
+    /// Compat plus a database built by hand from the original guide, with data.
+    Legacy,
+    /// Compat plus only the first four original files, with data ("Option B").
+    LegacyFourFiles,
+}
+
+pub fn repo_path(rel: &str) -> String {
+    format!("{}/{}", env!("CARGO_MANIFEST_DIR"), rel)
+}
+
+pub const FILES: [&str; 5] = [
+    "schema.sql",
+    "assistant-schema.sql",
+    "phone-number-schema.sql",
+    "call-logs-schema.sql",
+    "missing-tables-schema.sql",
+];
+
+fn template(fixture: Fixture) -> &'static str {
+    static TEMPLATES: [OnceLock<String>; 5] = [
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+    ];
+    let slot = match fixture {
+        Fixture::Empty => 0,
+        Fixture::Compat => 1,
+        Fixture::Schema => 2,
+        Fixture::Legacy => 3,
+        Fixture::LegacyFourFiles => 4,
+    };
+    TEMPLATES[slot].get_or_init(|| build_template(fixture))
+}
+
+fn build_template(fixture: Fixture) -> String {
+    let s = server();
+    let name = format!(
+        "vmx_tpl_{}_{}",
+        format!("{fixture:?}").to_lowercase(),
+        std::process::id()
+    );
+    match fixture {
+        Fixture::Empty => {
+            ensure_admin_role(s);
+            s.sql(
+                "postgres",
+                None,
+                &format!("CREATE DATABASE {name} OWNER {ADMIN}"),
+            );
+        }
+        Fixture::Compat => {
+            let empty = template(Fixture::Empty);
+            s.sql(
+                "postgres",
+                None,
+                &format!("CREATE DATABASE {name} TEMPLATE {empty} OWNER {ADMIN}"),
+            );
+            s.psql(
+                &name,
+                None,
+                &[
+                    "--single-transaction",
+                    "-f",
+                    &repo_path("sql/supabase-compat.sql"),
+                ],
+            );
+            // Supabase lets its `postgres` role create triggers on auth.users and delete users.
+            s.sql(
+                &name,
+                None,
+                &format!(
+                    "GRANT anon, authenticated, service_role TO {ADMIN};
+                     GRANT USAGE ON SCHEMA auth TO {ADMIN};
+                     GRANT ALL ON auth.users TO {ADMIN};"
+                ),
+            );
+        }
+        Fixture::Schema => {
+            let compat = template(Fixture::Compat);
+            s.sql(
+                "postgres",
+                None,
+                &format!("CREATE DATABASE {name} TEMPLATE {compat} OWNER {ADMIN}"),
+            );
+            for file in FILES {
+                s.psql(
+                    &name,
+                    Some(ADMIN),
+                    &[
+                        "--single-transaction",
+                        "-f",
+                        &repo_path(&format!("sql/{file}")),
+                    ],
+                );
+            }
+        }
+        Fixture::Legacy | Fixture::LegacyFourFiles => {
+            let compat = template(Fixture::Compat);
+            s.sql(
+                "postgres",
+                None,
+                &format!("CREATE DATABASE {name} TEMPLATE {compat} OWNER {ADMIN}"),
+            );
+            let (schema, data) = if fixture == Fixture::Legacy {
+                (
+                    "tests/fixtures/legacy.sql",
+                    "tests/fixtures/legacy-data.sql",
+                )
+            } else {
+                (
+                    "tests/fixtures/legacy-four-files.sql",
+                    "tests/fixtures/legacy-data.sql",
+                )
+            };
+            // Built by hand in the SQL editor, i.e. by the admin role; one data file serves both
+            // (it skips the three "missing" tables where they are absent).
+            s.psql(
+                &name,
+                Some(ADMIN),
+                &["--single-transaction", "-f", &repo_path(schema)],
+            );
+            s.psql(
+                &name,
+                None,
+                &["--single-transaction", "-f", &repo_path(data)],
+            );
+        }
+    }
+    name
+}
+
+/// Creates the Supabase-shaped admin role once per server (roles are cluster-wide).
+fn ensure_admin_role(s: &Server) {
+    s.sql(
+        "postgres",
+        None,
+        &format!(
+            "DO $$ BEGIN
+               IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{ADMIN}') THEN
+                 CREATE ROLE {ADMIN} LOGIN CREATEROLE BYPASSRLS;
+               END IF;
+             END $$;"
+        ),
+    );
+}
+
+/// A database of its own for one test.
+pub struct TestDb {
+    pub name: String,
+}
+
+/// A fresh database with `fixture`, copied from a template.
+pub fn fresh_db(fixture: Fixture) -> TestDb {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let template = template(fixture);
+    let name = format!(
+        "vmx_t_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    );
+    server().sql(
+        "postgres",
+        None,
+        &format!("CREATE DATABASE {name} TEMPLATE {template} OWNER {ADMIN}"),
+    );
+    TestDb { name }
+}
+
+/// Who runs a statement.
+#[derive(Debug, Clone, Copy)]
+pub enum Actor {
+    /// Not signed in.
+    Anon,
+    /// Signed in as this user.
+    User(Uuid),
+    /// The service role key (webhooks, jobs): bypasses RLS.
+    Service,
+}
+
+impl TestDb {
+    /// URL as the Supabase-shaped admin role (what an operator would give vmx).
+    pub fn url(&self) -> String {
+        server().url(&self.name, Some(ADMIN))
+    }
+
+    pub fn superuser_url(&self) -> String {
+        server().url(&self.name, None)
+    }
+
+    pub async fn admin(&self) -> PgConnection {
+        PgConnection::connect(&self.url())
+            .await
+            .expect("connect as admin")
+    }
+
+    pub async fn superuser(&self) -> PgConnection {
+        PgConnection::connect(&self.superuser_url())
+            .await
+            .expect("connect as superuser")
+    }
+
+    /// A connection whose session acts as `actor`, as PostgREST sets it up.
+    pub async fn connect_as(&self, actor: Actor) -> PgConnection {
+        let mut conn = self.admin().await;
+        let (role, claims) = match actor {
+            Actor::Anon => ("anon", serde_json::json!({"role": "anon"})),
+            Actor::User(id) => (
+                "authenticated",
+                serde_json::json!({"sub": id.to_string(), "role": "authenticated"}),
+            ),
+            Actor::Service => ("service_role", serde_json::json!({"role": "service_role"})),
+        };
+        conn.execute(format!("SET ROLE {role}").as_str())
+            .await
+            .expect("set role");
+        sqlx::query("SELECT set_config('request.jwt.claims', $1, false)")
+            .bind(claims.to_string())
+            .execute(&mut conn)
+            .await
+            .expect("set claims");
+        conn
+    }
+
+    /// Signs a user up (a row in auth.users, as Supabase Auth does) and returns the id.
+    pub async fn sign_up(&self, email: &str) -> Uuid {
+        let mut conn = self.superuser().await;
+        sqlx::query_scalar(
+            "INSERT INTO auth.users (email, raw_user_meta_data) VALUES ($1, $2) RETURNING id",
+        )
+        .bind(email)
+        .bind(serde_json::json!({"full_name": email.split('@').next().unwrap_or(email)}))
+        .fetch_one(&mut conn)
+        .await
+        .expect("sign up")
+    }
+
+    /// Runs SQL through psql as the superuser.
+    pub fn sql(&self, sql: &str) -> String {
+        server().sql(&self.name, None, sql)
+    }
+
+    /// Applies a repository file through psql in one transaction.
+    pub fn apply(&self, rel_path: &str, user: Option<&str>) -> String {
+        server().psql(
+            &self.name,
+            user,
+            &["--single-transaction", "-f", &repo_path(rel_path)],
+        )
+    }
+
+    /// Row counts of the seven tables, in a fixed order.
+    pub fn row_counts(&self) -> Vec<(String, i64)> {
+        let out = self.sql(
+            "SELECT c.relname, (xpath('/row/n/text()', query_to_xml(format('select count(*) as n from public.%I', c.relname), false, true, '')))[1]::text::bigint
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = 'public' AND c.relkind = 'r'
+               AND c.relname IN ('profiles','assistants','phone_numbers','call_logs','user_limits','usage_logs','call_analytics')
+             ORDER BY c.relname",
+        );
+        out.lines()
+            .filter_map(|l| l.split_once('|'))
+            .map(|(t, n)| (t.to_string(), n.trim().parse().expect("count")))
+            .collect()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        // A throwaway cluster goes as a whole; on a real server, tidy up.
+        if server().external {
+            let _ = Command::new(&server().psql)
+                .arg(server().url("postgres", None))
+                .args([
+                    "-X",
+                    "-q",
+                    "-c",
+                    &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+                ])
+                .output();
+        }
+    }
+}
+
+/// The SQLSTATE of a failed statement, or None if it succeeded.
+pub fn sqlstate<T>(result: &Result<T, sqlx::Error>) -> Option<String> {
+    match result {
+        Ok(_) => None,
+        Err(sqlx::Error::Database(db)) => db.code().map(|c| c.into_owned()),
+        Err(other) => Some(format!("not a database error: {other}")),
+    }
+}
