@@ -350,6 +350,26 @@ impl TestDb {
         )
     }
 
+    /// Records the five files in vmx.schema_history as `vmx migrate` would, for
+    /// databases built from `Fixture::Schema` (DDL: docs/schema-design.md).
+    pub fn record_history(&self) {
+        let mut sql = String::from(
+            "CREATE SCHEMA IF NOT EXISTS vmx;
+             CREATE TABLE IF NOT EXISTS vmx.schema_history (
+               version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,
+               applied_at timestamptz NOT NULL DEFAULT now(), applied_by text NOT NULL DEFAULT current_user,
+               execution_ms bigint NOT NULL, vmx_version text NOT NULL);",
+        );
+        for m in vmx::catalog::migrations() {
+            sql.push_str(&format!(
+                "INSERT INTO vmx.schema_history (version, name, checksum, execution_ms, vmx_version)
+                 VALUES ({}, '{}', '{}', 1, 'test') ON CONFLICT (version) DO NOTHING;",
+                m.version, m.name, m.checksum
+            ));
+        }
+        server().sql(&self.name, Some(ADMIN), &sql);
+    }
+
     /// Row counts of the seven tables, in a fixed order.
     pub fn row_counts(&self) -> Vec<(String, i64)> {
         let out = self.sql(
