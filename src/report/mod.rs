@@ -84,3 +84,132 @@ impl Report {
         self.failed() == 0
     }
 }
+
+pub mod human;
+pub mod json;
+pub mod junit;
+
+impl CheckResult {
+    fn new(
+        id: &str,
+        section: Section,
+        target: impl Into<String>,
+        status: Status,
+        detail: impl Into<String>,
+        remedy: Option<String>,
+    ) -> CheckResult {
+        CheckResult {
+            id: id.to_string(),
+            section,
+            target: target.into(),
+            status,
+            detail: detail.into(),
+            remedy,
+        }
+    }
+    pub fn pass(
+        id: &str,
+        section: Section,
+        target: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> CheckResult {
+        Self::new(id, section, target, Status::Pass, detail, None)
+    }
+    pub fn fail(
+        id: &str,
+        section: Section,
+        target: impl Into<String>,
+        detail: impl Into<String>,
+        remedy: impl Into<String>,
+    ) -> CheckResult {
+        Self::new(
+            id,
+            section,
+            target,
+            Status::Fail,
+            detail,
+            Some(remedy.into()),
+        )
+    }
+    pub fn warn(
+        id: &str,
+        section: Section,
+        target: impl Into<String>,
+        detail: impl Into<String>,
+        remedy: impl Into<String>,
+    ) -> CheckResult {
+        Self::new(
+            id,
+            section,
+            target,
+            Status::Warn,
+            detail,
+            Some(remedy.into()),
+        )
+    }
+}
+
+impl Section {
+    /// The heading printed above the section in the human checklist.
+    pub fn title(self) -> &'static str {
+        match self {
+            Section::Tables => "Tables",
+            Section::Rls => "Row level security",
+            Section::Policies => "Policies",
+            Section::Triggers => "Triggers",
+            Section::ForeignKeys => "Cascades (foreign keys)",
+            Section::Functions => "Functions",
+            Section::Grants => "Grants",
+            Section::History => "History",
+            Section::Probes => "Probes (rolled back)",
+        }
+    }
+}
+
+/// Prints the report in the chosen format on stdout, and under GitHub Actions
+/// the failures and warnings as workflow commands on stderr.
+pub fn render(ctx: &crate::output::Ctx, report: &Report) -> anyhow::Result<()> {
+    use crate::cli::Format;
+    let text = match ctx.format {
+        Format::Human => human::render(report, ctx.quiet),
+        Format::Json => format!("{}\n", json::render(report)?),
+        Format::Junit => format!("{}\n", junit::render(report)?),
+    };
+    print!("{text}");
+    if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
+        eprint!("{}", github_annotations(report));
+    }
+    Ok(())
+}
+
+/// `::error::` / `::warning::` lines for GitHub Actions.
+pub fn github_annotations(report: &Report) -> String {
+    let escape = |s: &str| {
+        s.replace('%', "%25")
+            .replace('\r', "%0D")
+            .replace('\n', "%0A")
+    };
+    report
+        .checks
+        .iter()
+        .filter_map(|c| {
+            let level = match c.status {
+                Status::Fail => "error",
+                Status::Warn => "warning",
+                _ => return None,
+            };
+            let remedy = c
+                .remedy
+                .as_deref()
+                .map(|r| format!(" — {r}"))
+                .unwrap_or_default();
+            Some(format!(
+                "::{level} title=vmx verify {}::{}: {}{}\n",
+                escape(&c.id),
+                escape(&c.target),
+                escape(&c.detail),
+                escape(&remedy)
+            ))
+        })
+        .collect()
+}

@@ -1,8 +1,50 @@
-//! `vmx verify` (issue 4).
+//! `vmx verify` (issue 4): the checklist that proves the schema's promises.
+//!
+//! `expectations` holds what the schema must look like (data, written once),
+//! `catalog` reads the database in two round trips, `checks` compares the two
+//! (one small function per check id), `probes` proves the promises as users
+//! inside a rolled-back transaction. Rendering lives in `crate::report`.
 
+pub mod catalog;
+pub mod checks;
+pub mod expectations;
+pub mod probes;
+
+use crate::error::VmxError;
 use crate::output::Ctx;
-use anyhow::{bail, Result};
+use crate::report::Report;
+use anyhow::Result;
+use sqlx::PgConnection;
 
-pub async fn verify(_ctx: &Ctx, _probe: bool) -> Result<()> {
-    bail!("`vmx verify` is not implemented yet")
+/// `vmx verify [--probe]`: prints the checklist in the chosen format; fails
+/// (exit 1) when a check failed, exit 8 when the target has no `auth.users`.
+pub async fn verify(ctx: &Ctx, probe: bool) -> Result<()> {
+    let (_target, mut conn) = ctx.connect().await?;
+    let report = run_checks(&mut conn, probe).await?;
+    crate::report::render(ctx, &report)?;
+    if report.ok() {
+        Ok(())
+    } else {
+        Err(VmxError::VerifyFailed {
+            failed: report.failed(),
+        }
+        .into())
+    }
+}
+
+/// Runs the static checks (and with `probe` the behavioural ones) on `conn`.
+/// Used by `vmx verify` and `vmx check`.
+pub async fn run_checks(conn: &mut PgConnection, probe: bool) -> Result<Report> {
+    let cat = catalog::read(conn).await?;
+    if !cat.auth_users {
+        return Err(VmxError::Prerequisite(
+            "the target has no auth.users: it is not a Supabase database (for plain PostgreSQL use `vmx migrate --supabase-compat`)".into(),
+        )
+        .into());
+    }
+    let mut checks = checks::all(&cat);
+    if probe {
+        checks.extend(probes::run(conn).await?);
+    }
+    Ok(Report { checks })
 }

@@ -1,0 +1,511 @@
+//! What the schema must look like, written once as data (docs/schema-design.md).
+//! Read by the checks, the probes and the tests.
+
+/// One of the seven tables.
+#[derive(Debug, Clone, Copy)]
+pub struct TableSpec {
+    pub name: &'static str,
+    /// True for the three tables `missing-tables-schema.sql` adds (printed as their own group).
+    pub missing_file: bool,
+    /// The column a user's rows are recognised by (`profiles.id`, else `user_id`).
+    pub owner_column: &'static str,
+    /// Columns the application reads: (name, type as `format_type` prints it).
+    pub columns: &'static [(&'static str, &'static str)],
+    /// Commands `authenticated` may run, each with a policy `<table>_<command>_own`.
+    pub user_commands: &'static [&'static str],
+    /// Table-level privileges `authenticated` holds (SELECT, DELETE, …).
+    pub authenticated_table: &'static [&'static str],
+    /// Columns `authenticated` may INSERT (column-level grant).
+    pub authenticated_insert_columns: &'static [&'static str],
+    /// Columns `authenticated` may UPDATE (column-level grant).
+    pub authenticated_update_columns: &'static [&'static str],
+}
+
+const TS: &str = "timestamp with time zone";
+
+pub const TABLES: &[TableSpec] = &[
+    TableSpec {
+        name: "profiles",
+        missing_file: false,
+        owner_column: "id",
+        columns: &[
+            ("id", "uuid"),
+            ("email", "text"),
+            ("full_name", "text"),
+            ("avatar_url", "text"),
+            ("is_demo_user", "boolean"),
+            ("demo_expires_at", TS),
+            ("created_at", TS),
+            ("updated_at", TS),
+        ],
+        user_commands: &["SELECT", "UPDATE"],
+        authenticated_table: &["SELECT"],
+        authenticated_insert_columns: &[],
+        authenticated_update_columns: &["full_name", "avatar_url"],
+    },
+    TableSpec {
+        name: "assistants",
+        missing_file: false,
+        owner_column: "user_id",
+        columns: &[
+            ("id", "uuid"),
+            ("user_id", "uuid"),
+            ("name", "text"),
+            ("vapi_assistant_id", "text"),
+            ("configuration", "jsonb"),
+            ("total_call_duration_seconds", "integer"),
+            ("created_at", TS),
+            ("updated_at", TS),
+        ],
+        user_commands: &["SELECT", "INSERT", "UPDATE", "DELETE"],
+        authenticated_table: &["SELECT", "DELETE"],
+        authenticated_insert_columns: &[
+            "id",
+            "user_id",
+            "name",
+            "vapi_assistant_id",
+            "configuration",
+        ],
+        authenticated_update_columns: &["name", "vapi_assistant_id", "configuration"],
+    },
+    TableSpec {
+        name: "phone_numbers",
+        missing_file: false,
+        owner_column: "user_id",
+        columns: &[
+            ("id", "uuid"),
+            ("user_id", "uuid"),
+            ("assigned_assistant_id", "uuid"),
+            ("phone_number", "text"),
+            ("friendly_name", "text"),
+            ("provider", "text"),
+            ("vapi_phone_id", "text"),
+            ("vapi_credential_id", "text"),
+            ("twilio_account_sid", "text"),
+            ("twilio_auth_token", "text"),
+            ("notes", "text"),
+            ("created_at", TS),
+            ("updated_at", TS),
+        ],
+        user_commands: &["SELECT", "INSERT", "UPDATE", "DELETE"],
+        authenticated_table: &["SELECT", "DELETE"],
+        authenticated_insert_columns: &[
+            "user_id",
+            "assigned_assistant_id",
+            "phone_number",
+            "friendly_name",
+            "provider",
+            "vapi_phone_id",
+            "vapi_credential_id",
+            "twilio_account_sid",
+            "twilio_auth_token",
+            "notes",
+        ],
+        authenticated_update_columns: &[
+            "assigned_assistant_id",
+            "phone_number",
+            "friendly_name",
+            "provider",
+            "vapi_phone_id",
+            "vapi_credential_id",
+            "twilio_account_sid",
+            "twilio_auth_token",
+            "notes",
+        ],
+    },
+    TableSpec {
+        name: "call_logs",
+        missing_file: false,
+        owner_column: "user_id",
+        columns: &[
+            ("id", "uuid"),
+            ("user_id", "uuid"),
+            ("assistant_id", "uuid"),
+            ("phone_number_id", "uuid"),
+            ("vapi_call_id", "text"),
+            ("caller_number", "text"),
+            ("duration_seconds", "integer"),
+            ("status", "text"),
+            ("transcript", "text"),
+            ("structured_data", "jsonb"),
+            ("summary", "text"),
+            ("success_evaluation", "text"),
+            ("started_at", TS),
+            ("ended_at", TS),
+            ("created_at", TS),
+            ("updated_at", TS),
+            ("counted_duration_seconds", "integer"),
+        ],
+        user_commands: &["SELECT"],
+        authenticated_table: &["SELECT"],
+        authenticated_insert_columns: &[],
+        authenticated_update_columns: &[],
+    },
+    TableSpec {
+        name: "user_limits",
+        missing_file: true,
+        owner_column: "user_id",
+        columns: &[
+            ("id", "uuid"),
+            ("user_id", "uuid"),
+            ("plan_type", "text"),
+            ("max_assistants", "integer"),
+            ("max_call_time_seconds", "integer"),
+            ("current_assistants", "integer"),
+            ("used_call_time_seconds", "integer"),
+            ("created_at", TS),
+            ("updated_at", TS),
+        ],
+        user_commands: &["SELECT"],
+        authenticated_table: &["SELECT"],
+        authenticated_insert_columns: &[],
+        authenticated_update_columns: &[],
+    },
+    TableSpec {
+        name: "usage_logs",
+        missing_file: true,
+        owner_column: "user_id",
+        columns: &[
+            ("id", "uuid"),
+            ("user_id", "uuid"),
+            ("action_type", "text"),
+            ("resource_id", "text"),
+            ("assistant_count_change", "integer"),
+            ("call_time_change_seconds", "integer"),
+            ("trigger_reason", "text"),
+            ("details", "jsonb"),
+            ("created_at", TS),
+            ("updated_at", TS),
+        ],
+        user_commands: &["SELECT"],
+        authenticated_table: &["SELECT"],
+        authenticated_insert_columns: &[],
+        authenticated_update_columns: &[],
+    },
+    TableSpec {
+        name: "call_analytics",
+        missing_file: true,
+        owner_column: "user_id",
+        columns: &[
+            ("id", "uuid"),
+            ("user_id", "uuid"),
+            ("assistant_id", "uuid"),
+            ("period_type", "text"),
+            ("period_start", TS),
+            ("period_end", TS),
+            ("total_calls", "integer"),
+            ("successful_calls", "integer"),
+            ("failed_calls", "integer"),
+            ("total_duration_seconds", "integer"),
+            ("average_duration_seconds", "integer"),
+            ("conversion_rate", "numeric(5,2)"),
+            ("created_at", TS),
+            ("updated_at", TS),
+        ],
+        user_commands: &["SELECT"],
+        authenticated_table: &["SELECT"],
+        authenticated_insert_columns: &[],
+        authenticated_update_columns: &[],
+    },
+];
+
+/// The seven table names, in the guide's order.
+pub fn table_names() -> Vec<&'static str> {
+    TABLES.iter().map(|t| t.name).collect()
+}
+
+pub fn table(name: &str) -> Option<&'static TableSpec> {
+    TABLES.iter().find(|t| t.name == name)
+}
+
+/// `user_limits` columns a user must never be able to change (plan, limits, usage).
+pub const PROTECTED_LIMIT_COLUMNS: &[&str] = &[
+    "plan_type",
+    "max_assistants",
+    "max_call_time_seconds",
+    "current_assistants",
+    "used_call_time_seconds",
+];
+
+/// Table-level privileges `service_role` holds on all seven tables.
+pub const SERVICE_ROLE_TABLE: &[&str] = &["SELECT", "INSERT", "UPDATE", "DELETE"];
+
+/// The roles whose privileges verify compares (PUBLIC is `-`).
+pub const API_ROLES: &[&str] = &["anon", "authenticated", "service_role"];
+
+/// One trigger: (schema.table, name, timing, events, function).
+#[derive(Debug, Clone, Copy)]
+pub struct TriggerSpec {
+    pub schema: &'static str,
+    pub table: &'static str,
+    pub name: &'static str,
+    pub timing: &'static str,
+    pub events: &'static [&'static str],
+    pub function: &'static str,
+}
+
+const fn trig(
+    schema: &'static str,
+    table: &'static str,
+    name: &'static str,
+    timing: &'static str,
+    events: &'static [&'static str],
+    function: &'static str,
+) -> TriggerSpec {
+    TriggerSpec {
+        schema,
+        table,
+        name,
+        timing,
+        events,
+        function,
+    }
+}
+
+pub const TRIGGERS: &[TriggerSpec] = &[
+    trig(
+        "auth",
+        "users",
+        "on_auth_user_created",
+        "AFTER",
+        &["INSERT"],
+        "handle_new_user",
+    ),
+    trig(
+        "public",
+        "profiles",
+        "set_updated_at",
+        "BEFORE",
+        &["UPDATE"],
+        "set_updated_at",
+    ),
+    trig(
+        "public",
+        "profiles",
+        "on_profile_created_create_limits",
+        "AFTER",
+        &["INSERT"],
+        "create_user_limits",
+    ),
+    trig(
+        "public",
+        "assistants",
+        "set_updated_at",
+        "BEFORE",
+        &["UPDATE"],
+        "set_updated_at",
+    ),
+    trig(
+        "public",
+        "assistants",
+        "enforce_assistant_limit",
+        "BEFORE",
+        &["INSERT"],
+        "enforce_assistant_limit",
+    ),
+    trig(
+        "public",
+        "assistants",
+        "track_assistant_usage",
+        "AFTER",
+        &["INSERT", "DELETE"],
+        "track_assistant_usage",
+    ),
+    trig(
+        "public",
+        "phone_numbers",
+        "set_updated_at",
+        "BEFORE",
+        &["UPDATE"],
+        "set_updated_at",
+    ),
+    trig(
+        "public",
+        "call_logs",
+        "set_updated_at",
+        "BEFORE",
+        &["UPDATE"],
+        "set_updated_at",
+    ),
+    trig(
+        "public",
+        "call_logs",
+        "call_logs_track_completion",
+        "BEFORE",
+        &["INSERT", "UPDATE"],
+        "call_logs_track_completion",
+    ),
+    trig(
+        "public",
+        "call_logs",
+        "update_assistant_on_call_end",
+        "AFTER",
+        &["UPDATE"],
+        "update_assistant_call_duration",
+    ),
+    trig(
+        "public",
+        "call_logs",
+        "update_assistant_on_call_end_insert",
+        "AFTER",
+        &["INSERT"],
+        "update_assistant_call_duration",
+    ),
+    trig(
+        "public",
+        "call_logs",
+        "track_call_usage",
+        "AFTER",
+        &["UPDATE"],
+        "track_call_usage",
+    ),
+    trig(
+        "public",
+        "call_logs",
+        "track_call_usage_insert",
+        "AFTER",
+        &["INSERT"],
+        "track_call_usage",
+    ),
+    trig(
+        "public",
+        "user_limits",
+        "set_updated_at",
+        "BEFORE",
+        &["UPDATE"],
+        "set_updated_at",
+    ),
+    trig(
+        "public",
+        "usage_logs",
+        "set_updated_at",
+        "BEFORE",
+        &["UPDATE"],
+        "set_updated_at",
+    ),
+    trig(
+        "public",
+        "call_analytics",
+        "set_updated_at",
+        "BEFORE",
+        &["UPDATE"],
+        "set_updated_at",
+    ),
+];
+
+/// One foreign key: (table, column) → referenced table, ON DELETE action.
+#[derive(Debug, Clone, Copy)]
+pub struct ForeignKeySpec {
+    pub table: &'static str,
+    pub column: &'static str,
+    /// Qualified: `auth.users`, `public.profiles`.
+    pub references: &'static str,
+    /// `CASCADE` or `SET NULL`.
+    pub on_delete: &'static str,
+}
+
+const fn fk(
+    table: &'static str,
+    column: &'static str,
+    references: &'static str,
+    on_delete: &'static str,
+) -> ForeignKeySpec {
+    ForeignKeySpec {
+        table,
+        column,
+        references,
+        on_delete,
+    }
+}
+
+pub const FOREIGN_KEYS: &[ForeignKeySpec] = &[
+    fk("profiles", "id", "auth.users", "CASCADE"),
+    fk("assistants", "user_id", "public.profiles", "CASCADE"),
+    fk("phone_numbers", "user_id", "public.profiles", "CASCADE"),
+    fk(
+        "phone_numbers",
+        "assigned_assistant_id",
+        "public.assistants",
+        "SET NULL",
+    ),
+    fk("call_logs", "user_id", "public.profiles", "CASCADE"),
+    fk("call_logs", "assistant_id", "public.assistants", "CASCADE"),
+    fk(
+        "call_logs",
+        "phone_number_id",
+        "public.phone_numbers",
+        "SET NULL",
+    ),
+    fk("user_limits", "user_id", "public.profiles", "CASCADE"),
+    fk("usage_logs", "user_id", "public.profiles", "CASCADE"),
+    fk("call_analytics", "user_id", "public.profiles", "CASCADE"),
+    fk(
+        "call_analytics",
+        "assistant_id",
+        "public.assistants",
+        "CASCADE",
+    ),
+];
+
+/// One function of `public`.
+#[derive(Debug, Clone, Copy)]
+pub struct FunctionSpec {
+    /// As `regprocedure` prints it without the schema: `get_user_call_usage(uuid)`.
+    pub signature: &'static str,
+    pub security_definer: bool,
+    /// API roles that may EXECUTE (anon never does).
+    pub execute: &'static [&'static str],
+    /// Takes a user id and must refuse another user's (42501) when called by a user.
+    pub guarded_user_id: bool,
+    /// Deletes users: only service_role may run it.
+    pub cleanup: bool,
+}
+
+const fn func(
+    signature: &'static str,
+    security_definer: bool,
+    execute: &'static [&'static str],
+    guarded_user_id: bool,
+    cleanup: bool,
+) -> FunctionSpec {
+    FunctionSpec {
+        signature,
+        security_definer,
+        execute,
+        guarded_user_id,
+        cleanup,
+    }
+}
+
+const APP: &[&str] = &["authenticated", "service_role"];
+const SERVICE: &[&str] = &["service_role"];
+
+pub const FUNCTIONS: &[FunctionSpec] = &[
+    func("set_updated_at()", false, &[], false, false),
+    func("handle_new_user()", true, &[], false, false),
+    func("cleanup_expired_demos()", true, SERVICE, false, true),
+    func("enforce_assistant_limit()", true, &[], false, false),
+    func("check_user_assistant_limit(uuid)", false, APP, true, false),
+    func("call_logs_track_completion()", false, &[], false, false),
+    func("update_assistant_call_duration()", true, &[], false, false),
+    func("get_user_call_usage(uuid)", false, APP, true, false),
+    func(
+        "cleanup_demo_users_with_call_limits()",
+        true,
+        SERVICE,
+        false,
+        true,
+    ),
+    func("create_user_limits()", true, &[], false, false),
+    func("track_assistant_usage()", true, &[], false, false),
+    func("track_call_usage()", true, &[], false, false),
+    func("sync_user_usage(uuid)", false, APP, true, false),
+];
+
+/// SECURITY DEFINER functions taking a user id that verify accepts as executable
+/// by users because they carry the 42501 guard (none since sync_user_usage is INVOKER).
+pub const GUARDED_DEFINER_FUNCTIONS: &[&str] = &[];
+
+/// The free plan's assistant limit and the SQLSTATE the limit raises.
+pub const FREE_PLAN_ASSISTANTS: i64 = 1;
+pub const LIMIT_SQLSTATE: &str = "VX001";

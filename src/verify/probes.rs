@@ -1,0 +1,749 @@
+//! `vmx verify --probe`: behavioural checks, run as the users they protect.
+//!
+//! What it touches, for an operator about to run it on production:
+//! - everything happens in ONE transaction that is always rolled back (also on
+//!   error or Ctrl-C: the connection closes and PostgreSQL rolls back);
+//! - `lock_timeout` 2 s and `statement_timeout` 15 s are set for that transaction;
+//! - it inserts two users into `auth.users` (emails `vmx-probe-…@probe.invalid`),
+//!   which fires the sign-up triggers, and as `service_role` inserts one
+//!   assistant, phone number, call log, usage log and analytics row for them;
+//! - it switches roles with `SET LOCAL ROLE authenticated | anon | service_role`
+//!   and `set_config('request.jwt.claims', …, true)`, each attempt inside a
+//!   SAVEPOINT so an expected refusal does not abort the transaction;
+//! - it deletes one of the two probe users (cascade check); it never runs the
+//!   cleanup functions as `service_role` and never touches existing rows
+//!   except by the row locks a failed attempt may briefly take.
+//!
+//! Nothing persists: the tests compare row counts of the seven tables and of
+//! `auth.users` before and after.
+
+use super::expectations::{self as expect, TableSpec};
+use crate::report::{CheckResult, Section};
+use anyhow::{Context, Result};
+use sqlx::{Connection, PgConnection, Row};
+use uuid::Uuid;
+
+/// The outcome of one attempted statement.
+#[derive(Debug)]
+enum Outcome {
+    /// Succeeded: rows affected (or returned), and the first column of the first row if any.
+    Ok { rows: u64, value: Option<i64> },
+    /// Refused by the database.
+    Refused { code: String, message: String },
+}
+
+impl Outcome {
+    fn refused_with(&self, code: &str) -> bool {
+        matches!(self, Outcome::Refused { code: c, .. } if c == code)
+    }
+    fn describe(&self) -> String {
+        match self {
+            Outcome::Ok { value: Some(v), .. } => format!("returned {v}"),
+            Outcome::Ok { rows, value: None } => format!("succeeded on {rows} row(s)"),
+            Outcome::Refused { code, message } => format!("refused ({code}: {message})"),
+        }
+    }
+    /// Refused, or touched/saw nothing.
+    fn nothing(&self) -> bool {
+        match self {
+            Outcome::Ok { rows, value } => *rows == 0 || *value == Some(0),
+            Outcome::Refused { .. } => true,
+        }
+    }
+    fn value(&self) -> Option<i64> {
+        match self {
+            Outcome::Ok { value, .. } => *value,
+            Outcome::Refused { .. } => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Actor {
+    Admin,
+    User(Uuid),
+    Anon,
+    Service,
+}
+
+struct Probe<'c> {
+    conn: &'c mut PgConnection,
+}
+
+impl Probe<'_> {
+    async fn act_as(&mut self, actor: Actor) -> Result<()> {
+        sqlx::raw_sql("RESET ROLE").execute(&mut *self.conn).await?;
+        let (role, claims) = match actor {
+            Actor::Admin => (None, serde_json::json!({})),
+            Actor::User(id) => (
+                Some("authenticated"),
+                serde_json::json!({"sub": id.to_string(), "role": "authenticated"}),
+            ),
+            Actor::Anon => (Some("anon"), serde_json::json!({"role": "anon"})),
+            Actor::Service => (
+                Some("service_role"),
+                serde_json::json!({"role": "service_role"}),
+            ),
+        };
+        if let Some(role) = role {
+            sqlx::raw_sql(&format!("SET LOCAL ROLE {role}"))
+                .execute(&mut *self.conn)
+                .await
+                .with_context(|| format!("cannot SET ROLE {role}"))?;
+        }
+        sqlx::query("SELECT set_config('request.jwt.claims', $1, true)")
+            .bind(claims.to_string())
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Runs `sql` inside a savepoint; keeps its effect only when `keep` and it succeeded.
+    async fn attempt(&mut self, sql: &str, keep: bool) -> Result<Outcome> {
+        sqlx::raw_sql("SAVEPOINT vmx_probe")
+            .execute(&mut *self.conn)
+            .await?;
+        let result = sqlx::query(sql).fetch_all(&mut *self.conn).await;
+        let (outcome, undo) = match result {
+            Ok(rows) => {
+                let value = rows.first().and_then(|r| r.try_get::<i64, _>(0).ok());
+                let affected = if rows.is_empty() {
+                    None
+                } else {
+                    Some(rows.len() as u64)
+                };
+                (
+                    Outcome::Ok {
+                        rows: affected.unwrap_or(0),
+                        value,
+                    },
+                    !keep,
+                )
+            }
+            Err(sqlx::Error::Database(e)) => (
+                Outcome::Refused {
+                    code: e.code().map(|c| c.into_owned()).unwrap_or_default(),
+                    message: e.message().to_string(),
+                },
+                true,
+            ),
+            Err(e) => return Err(e).context("probe statement failed"),
+        };
+        let end = if undo {
+            "ROLLBACK TO SAVEPOINT vmx_probe"
+        } else {
+            "RELEASE SAVEPOINT vmx_probe"
+        };
+        sqlx::raw_sql(end).execute(&mut *self.conn).await?;
+        Ok(outcome)
+    }
+
+    /// Like `attempt`, but for DML: counts affected rows (`RETURNING 1`) and always undoes.
+    async fn try_write(&mut self, sql: &str) -> Result<Outcome> {
+        self.attempt(&format!("{sql} RETURNING 1"), false).await
+    }
+}
+
+/// The users and rows the probes create.
+struct Fixture {
+    a: Uuid,
+    b: Uuid,
+    a_assistant: Uuid,
+    b_assistant: Uuid,
+    tag: String,
+}
+
+fn lit(id: Uuid) -> String {
+    format!("'{id}'::uuid")
+}
+
+/// An INSERT of a minimal row of `table` owned by `owner`.
+fn insert_sql(table: &str, owner: Uuid, f: &Fixture, n: u32) -> String {
+    let o = lit(owner);
+    let phone = format!("'+1999{:07}'", (owner.as_u128() % 9_000_000) as u32 + n);
+    match table {
+        "profiles" => format!(
+            "INSERT INTO public.profiles (id, email) VALUES ({o}, 'vmx-probe-{}@probe.invalid')",
+            f.tag
+        ),
+        "assistants" => format!("INSERT INTO public.assistants (user_id, name) VALUES ({o}, 'vmx probe')"),
+        "phone_numbers" => format!(
+            "INSERT INTO public.phone_numbers (user_id, phone_number, friendly_name) VALUES ({o}, {phone}, 'vmx probe')"
+        ),
+        "call_logs" => format!(
+            "INSERT INTO public.call_logs (user_id, assistant_id, vapi_call_id, status, duration_seconds) VALUES ({o}, {}, 'vmx-probe-{}-{n}', 'completed', 30)",
+            lit(f.b_assistant),
+            f.tag
+        ),
+        "user_limits" => format!("INSERT INTO public.user_limits (user_id) VALUES ({o})"),
+        "usage_logs" => format!(
+            "INSERT INTO public.usage_logs (user_id, action_type, trigger_reason) VALUES ({o}, 'vmx_probe', 'vmx probe')"
+        ),
+        _ => format!(
+            "INSERT INTO public.{table} (user_id, period_start, period_end) VALUES ({o}, now(), now())"
+        ),
+    }
+}
+
+fn owned_by(spec: &TableSpec, owner: Uuid) -> String {
+    format!(
+        "public.{} WHERE {} = {}",
+        spec.name,
+        spec.owner_column,
+        lit(owner)
+    )
+}
+
+fn probe_result(id: &str, target: &str, ok: bool, detail: String, remedy: &str) -> CheckResult {
+    if ok {
+        CheckResult::pass(id, Section::Probes, target, detail)
+    } else {
+        CheckResult::fail(id, Section::Probes, target, detail, remedy)
+    }
+}
+
+/// Runs every probe in one transaction and rolls it back.
+pub async fn run(conn: &mut PgConnection) -> Result<Vec<CheckResult>> {
+    let mut tx = conn
+        .begin()
+        .await
+        .context("cannot start the probe transaction")?;
+    sqlx::raw_sql("SET LOCAL lock_timeout = '2s'; SET LOCAL statement_timeout = '15s'")
+        .execute(&mut *tx)
+        .await?;
+    let results = {
+        let mut probe = Probe { conn: &mut tx };
+        run_in(&mut probe).await
+    };
+    tx.rollback().await.context("cannot roll the probes back")?;
+    // A probe that cannot even run (e.g. the role may not SET ROLE) is a failed check, not a crash.
+    Ok(results.unwrap_or_else(|e| {
+        vec![CheckResult::fail(
+            "probe-run",
+            Section::Probes,
+            "probes",
+            format!("the probes could not run: {e:#}"),
+            "run --probe as a role that is a member of anon, authenticated and service_role (Supabase's postgres)",
+        )]
+    }))
+}
+
+async fn run_in(p: &mut Probe<'_>) -> Result<Vec<CheckResult>> {
+    let tag = Uuid::new_v4().simple().to_string();
+    let f = Fixture {
+        a: Uuid::new_v4(),
+        b: Uuid::new_v4(),
+        a_assistant: Uuid::new_v4(),
+        b_assistant: Uuid::new_v4(),
+        tag,
+    };
+    let mut out = Vec::new();
+
+    // Sign-up: two users, as Supabase Auth would create them.
+    p.act_as(Actor::Admin).await?;
+    for (who, id) in [("a", f.a), ("b", f.b)] {
+        let o = p
+            .attempt(
+                &format!(
+                    "INSERT INTO auth.users (id, email, raw_user_meta_data) VALUES ({}, 'vmx-probe-{who}-{}@probe.invalid', '{{\"full_name\":\"vmx probe\"}}')",
+                    lit(id),
+                    f.tag
+                ),
+                true,
+            )
+            .await?;
+        if let Outcome::Refused { .. } = o {
+            out.push(CheckResult::fail(
+                "probe-sign-up",
+                Section::Probes,
+                "auth.users",
+                format!("cannot create a probe user: {}", o.describe()),
+                "run the probes as a role that may insert into auth.users (Supabase's postgres)",
+            ));
+            return Ok(out);
+        }
+    }
+    p.act_as(Actor::Service).await?;
+    let ids = format!("({}, {})", lit(f.a), lit(f.b));
+    let profiles = p
+        .attempt(
+            &format!("SELECT count(*) FROM public.profiles WHERE id IN {ids}"),
+            true,
+        )
+        .await?;
+    let limits = p
+        .attempt(
+            &format!("SELECT count(*) FROM public.user_limits WHERE user_id IN {ids}"),
+            true,
+        )
+        .await?;
+    out.push(probe_result(
+        "probe-sign-up",
+        "auth.users.on_auth_user_created",
+        profiles.value() == Some(2) && limits.value() == Some(2),
+        format!(
+            "signing up two users created profiles: {}, user_limits: {}",
+            profiles.describe(),
+            limits.describe()
+        ),
+        "check the triggers on_auth_user_created and on_profile_created_create_limits",
+    ));
+
+    // B's rows, written as the webhooks and jobs do (service_role).
+    let mut setup_errors = Vec::new();
+    let setup = [
+        format!(
+            "INSERT INTO public.assistants (id, user_id, name) VALUES ({}, {}, 'vmx probe')",
+            lit(f.b_assistant),
+            lit(f.b)
+        ),
+        insert_sql("phone_numbers", f.b, &f, 1),
+        insert_sql("call_logs", f.b, &f, 1),
+        insert_sql("usage_logs", f.b, &f, 1),
+        insert_sql("call_analytics", f.b, &f, 1),
+    ];
+    for sql in &setup {
+        let o = p.attempt(sql, true).await?;
+        if let Outcome::Refused { .. } = o {
+            setup_errors.push(o.describe());
+        }
+    }
+    // A's own rows, as A (the app's own-row inserts must work).
+    p.act_as(Actor::User(f.a)).await?;
+    let a_assistant = p
+        .attempt(
+            &format!(
+                "INSERT INTO public.assistants (id, user_id, name) VALUES ({}, {}, 'vmx probe')",
+                lit(f.a_assistant),
+                lit(f.a)
+            ),
+            true,
+        )
+        .await?;
+    let a_phone = p
+        .attempt(&insert_sql("phone_numbers", f.a, &f, 2), true)
+        .await?;
+
+    out.extend(isolation(p, &f, &a_assistant, &a_phone, &setup_errors).await?);
+    out.push(anon_sees_nothing(p, &f).await?);
+    out.extend(no_self_escalation(p, &f).await?);
+    out.push(assistant_limit(p, &f).await?);
+    out.push(usage_counted_once(p, &f).await?);
+    out.extend(functions_reveal_nothing(p, &f).await?);
+    out.extend(cleanup_service_only(p).await?);
+    out.push(cascade(p, &f).await?);
+    Ok(out)
+}
+
+/// As A: B's rows are invisible and untouchable in every table, for every command.
+async fn isolation(
+    p: &mut Probe<'_>,
+    f: &Fixture,
+    a_assistant: &Outcome,
+    a_phone: &Outcome,
+    setup_errors: &[String],
+) -> Result<Vec<CheckResult>> {
+    let mut out = Vec::new();
+    for spec in expect::TABLES {
+        p.act_as(Actor::User(f.a)).await?;
+        let mut leaks = Vec::new();
+        let seen = p
+            .attempt(
+                &format!("SELECT count(*) FROM {}", owned_by(spec, f.b)),
+                true,
+            )
+            .await?;
+        if !seen.nothing() {
+            leaks.push(format!("SELECT of B's rows {}", seen.describe()));
+        }
+        let column = spec
+            .authenticated_update_columns
+            .first()
+            .copied()
+            .unwrap_or("updated_at");
+        let upd = p
+            .try_write(&format!(
+                "UPDATE public.{} SET {column} = {column} WHERE {} = {}",
+                spec.name,
+                spec.owner_column,
+                lit(f.b)
+            ))
+            .await?;
+        if !upd.nothing() {
+            leaks.push(format!("UPDATE of B's rows {}", upd.describe()));
+        }
+        let del = p
+            .try_write(&format!("DELETE FROM {}", owned_by(spec, f.b)))
+            .await?;
+        if !del.nothing() {
+            leaks.push(format!("DELETE of B's rows {}", del.describe()));
+        }
+        let ins = p.attempt(&insert_sql(spec.name, f.b, f, 3), false).await?;
+        if !ins.refused_with("42501") {
+            leaks.push(format!("INSERT of a row for B {}", ins.describe()));
+        }
+        // Not vacuous: A sees their own rows where the sign-up or A made some.
+        if matches!(
+            spec.name,
+            "profiles" | "user_limits" | "assistants" | "phone_numbers"
+        ) {
+            let own = p
+                .attempt(
+                    &format!("SELECT count(*) FROM {}", owned_by(spec, f.a)),
+                    true,
+                )
+                .await?;
+            if own.value().unwrap_or(0) < 1 {
+                leaks.push(format!("A cannot see their own row: {}", own.describe()));
+            }
+        }
+        match spec.name {
+            "assistants" if !matches!(a_assistant, Outcome::Ok { .. }) => leaks.push(format!(
+                "A cannot create their own assistant: {}",
+                a_assistant.describe()
+            )),
+            "phone_numbers" if !matches!(a_phone, Outcome::Ok { .. }) => leaks.push(format!(
+                "A cannot add their own phone number: {}",
+                a_phone.describe()
+            )),
+            _ => {}
+        }
+        let detail = if leaks.is_empty() {
+            format!(
+                "as user A: B's rows not visible, not updatable, not deletable; inserting for B refused{}",
+                if setup_errors.is_empty() { String::new() } else { format!(" (setup: {})", setup_errors.join("; ")) }
+            )
+        } else {
+            leaks.join("; ")
+        };
+        out.push(probe_result(
+            "probe-isolation",
+            &format!("public.{}", spec.name),
+            leaks.is_empty(),
+            detail,
+            "fix the table's policies and grants (`vmx verify` without --probe names them)",
+        ));
+    }
+    Ok(out)
+}
+
+async fn anon_sees_nothing(p: &mut Probe<'_>, f: &Fixture) -> Result<CheckResult> {
+    p.act_as(Actor::Anon).await?;
+    let mut leaks = Vec::new();
+    for spec in expect::TABLES {
+        let seen = p
+            .attempt(&format!("SELECT count(*) FROM public.{}", spec.name), true)
+            .await?;
+        if !seen.nothing() {
+            leaks.push(format!(
+                "SELECT on public.{} {}",
+                spec.name,
+                seen.describe()
+            ));
+        }
+        let ins = p.attempt(&insert_sql(spec.name, f.a, f, 4), false).await?;
+        if !matches!(ins, Outcome::Refused { .. }) {
+            leaks.push(format!(
+                "INSERT into public.{} {}",
+                spec.name,
+                ins.describe()
+            ));
+        }
+    }
+    Ok(probe_result(
+        "probe-anon",
+        "anon",
+        leaks.is_empty(),
+        if leaks.is_empty() {
+            "anon sees nothing and writes nothing in the seven tables".into()
+        } else {
+            leaks.join("; ")
+        },
+        "REVOKE ALL ON the table FROM anon and drop policies that apply to anon",
+    ))
+}
+
+/// (table, owner column, [(column, value a user must not be able to set)]).
+type EscalationCase = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+async fn no_self_escalation(p: &mut Probe<'_>, f: &Fixture) -> Result<Vec<CheckResult>> {
+    p.act_as(Actor::User(f.a)).await?;
+    let cases: [EscalationCase; 2] = [
+        (
+            "user_limits",
+            "user_id",
+            &[
+                ("plan_type", "'enterprise'"),
+                ("max_assistants", "1000"),
+                ("max_call_time_seconds", "1000000"),
+                ("current_assistants", "0"),
+                ("used_call_time_seconds", "0"),
+            ],
+        ),
+        (
+            "profiles",
+            "id",
+            &[
+                ("is_demo_user", "false"),
+                ("demo_expires_at", "now() + interval '100 years'"),
+            ],
+        ),
+    ];
+    let mut out = Vec::new();
+    for (table, owner, columns) in cases {
+        let mut raised = Vec::new();
+        for (column, value) in columns {
+            let o = p
+                .try_write(&format!(
+                    "UPDATE public.{table} SET {column} = {value} WHERE {owner} = {}",
+                    lit(f.a)
+                ))
+                .await?;
+            if !o.nothing() {
+                raised.push(format!("{column} {}", o.describe()));
+            }
+        }
+        out.push(probe_result(
+            "probe-no-self-escalation",
+            &format!("public.{table}"),
+            raised.is_empty(),
+            if raised.is_empty() {
+                format!("as user A: changing own {} refused", columns.iter().map(|c| c.0).collect::<Vec<_>>().join(", "))
+            } else {
+                format!("user A changed their own {}", raised.join("; "))
+            },
+            &format!("REVOKE UPDATE ON public.{table} FROM authenticated (then grant only the columns the app edits)"),
+        ));
+    }
+    Ok(out)
+}
+
+async fn assistant_limit(p: &mut Probe<'_>, f: &Fixture) -> Result<CheckResult> {
+    p.act_as(Actor::User(f.a)).await?;
+    let count = p
+        .attempt(
+            &format!(
+                "SELECT count(*) FROM public.assistants WHERE user_id = {}",
+                lit(f.a)
+            ),
+            true,
+        )
+        .await?;
+    let second = p
+        .attempt(&insert_sql("assistants", f.a, f, 5), false)
+        .await?;
+    let ok = count.value() == Some(expect::FREE_PLAN_ASSISTANTS)
+        && second.refused_with(expect::LIMIT_SQLSTATE);
+    Ok(probe_result(
+        "probe-assistant-limit",
+        "public.assistants",
+        ok,
+        format!(
+            "free plan with {} assistant(s): another one {}",
+            count.value().map_or("?".into(), |n| n.to_string()),
+            second.describe()
+        ),
+        "restore the trigger enforce_assistant_limit (`vmx migrate`)",
+    ))
+}
+
+async fn usage_counted_once(p: &mut Probe<'_>, f: &Fixture) -> Result<CheckResult> {
+    p.act_as(Actor::Service).await?;
+    let used = format!(
+        "SELECT used_call_time_seconds::bigint FROM public.user_limits WHERE user_id = {}",
+        lit(f.a)
+    );
+    let before = p.attempt(&used, true).await?.value();
+    let call = format!("vmx-probe-{}-replay", f.tag);
+    let mut errors = Vec::new();
+    for (status, duration, ended) in [
+        ("in_progress", 0, "NULL"),
+        ("completed", 120, "now()"),
+        ("completed", 120, "now()"),
+        ("in_progress", 0, "NULL"),
+    ] {
+        let o = p
+            .attempt(
+                &format!(
+                    "INSERT INTO public.call_logs (user_id, assistant_id, vapi_call_id, status, duration_seconds, ended_at)
+                     VALUES ({}, {}, '{call}', '{status}', {duration}, {ended})
+                     ON CONFLICT (vapi_call_id) DO UPDATE SET status = excluded.status,
+                       duration_seconds = excluded.duration_seconds, ended_at = excluded.ended_at",
+                    lit(f.a),
+                    lit(f.a_assistant)
+                ),
+                true,
+            )
+            .await?;
+        if let Outcome::Refused { .. } = o {
+            errors.push(o.describe());
+        }
+    }
+    let after = p.attempt(&used, true).await?.value();
+    let total = p
+        .attempt(
+            &format!(
+                "SELECT total_call_duration_seconds::bigint FROM public.assistants WHERE id = {}",
+                lit(f.a_assistant)
+            ),
+            true,
+        )
+        .await?
+        .value();
+    let logs = p
+        .attempt(
+            &format!(
+                "SELECT count(*) FROM public.usage_logs u JOIN public.call_logs c ON u.resource_id = c.id::text
+                 WHERE c.vapi_call_id = '{call}' AND u.action_type = 'call_completed'"
+            ),
+            true,
+        )
+        .await?
+        .value();
+    let status = p
+        .attempt(&format!("SELECT count(*) FROM public.call_logs WHERE vapi_call_id = '{call}' AND status = 'completed'"), true)
+        .await?
+        .value();
+    let delta = after.zip(before).map(|(a, b)| a - b);
+    let ok = errors.is_empty()
+        && delta == Some(120)
+        && total == Some(120)
+        && logs == Some(1)
+        && status == Some(1);
+    let show = |v: Option<i64>| v.map_or("?".to_string(), |v| v.to_string());
+    Ok(probe_result(
+        "probe-usage-counted-once",
+        "public.call_logs",
+        ok,
+        format!(
+            "one 120 s call delivered as in_progress, completed, completed (replay), in_progress (late): used seconds +{}, assistant total {}, call_completed usage logs {}, still completed {}{}",
+            show(delta),
+            show(total),
+            show(logs),
+            show(status),
+            if errors.is_empty() { String::new() } else { format!("; webhook upserts refused: {}", errors.join("; ")) }
+        ),
+        "restore the call_logs usage triggers (`vmx migrate`)",
+    ))
+}
+
+async fn functions_reveal_nothing(p: &mut Probe<'_>, f: &Fixture) -> Result<Vec<CheckResult>> {
+    let mut out = Vec::new();
+    for spec in expect::FUNCTIONS.iter().filter(|s| s.guarded_user_id) {
+        let name = spec.signature.trim_end_matches("(uuid)");
+        p.act_as(Actor::User(f.a)).await?;
+        let other = p
+            .attempt(
+                &format!("SELECT count(*) FROM public.{name}({})", lit(f.b)),
+                false,
+            )
+            .await?;
+        let own = p
+            .attempt(
+                &format!("SELECT count(*) FROM public.{name}({})", lit(f.a)),
+                false,
+            )
+            .await?;
+        p.act_as(Actor::Anon).await?;
+        let anon = p
+            .attempt(
+                &format!("SELECT count(*) FROM public.{name}({})", lit(f.b)),
+                false,
+            )
+            .await?;
+        let ok = other.refused_with("42501")
+            && anon.refused_with("42501")
+            && matches!(own, Outcome::Ok { .. });
+        out.push(probe_result(
+            "probe-function-own-id-only",
+            &format!("public.{}", spec.signature),
+            ok,
+            format!(
+                "as A with B's id: {}; as anon: {}; as A with A's id: {}",
+                other.describe(),
+                anon.describe(),
+                own.describe()
+            ),
+            "guard the function: raise 42501 when user_uuid IS DISTINCT FROM auth.uid() (`vmx migrate`)",
+        ));
+    }
+    Ok(out)
+}
+
+async fn cleanup_service_only(p: &mut Probe<'_>) -> Result<Vec<CheckResult>> {
+    let mut out = Vec::new();
+    for spec in expect::FUNCTIONS.iter().filter(|s| s.cleanup) {
+        let name = spec.signature.trim_end_matches("()");
+        let mut ran = Vec::new();
+        for (who, actor) in [
+            ("authenticated", Actor::User(Uuid::new_v4())),
+            ("anon", Actor::Anon),
+        ] {
+            p.act_as(actor).await?;
+            let o = p
+                .attempt(&format!("SELECT public.{name}()::bigint"), false)
+                .await?;
+            if !o.refused_with("42501") {
+                ran.push(format!("{who}: {}", o.describe()));
+            }
+        }
+        out.push(probe_result(
+            "probe-cleanup-service-only",
+            &format!("public.{}", spec.signature),
+            ran.is_empty(),
+            if ran.is_empty() {
+                "refused to authenticated and anon (42501)".into()
+            } else {
+                format!("ran for {}", ran.join("; "))
+            },
+            &format!(
+                "REVOKE EXECUTE ON FUNCTION public.{} FROM PUBLIC, anon, authenticated",
+                spec.signature
+            ),
+        ));
+    }
+    Ok(out)
+}
+
+async fn cascade(p: &mut Probe<'_>, f: &Fixture) -> Result<CheckResult> {
+    p.act_as(Actor::Admin).await?;
+    let deleted = p
+        .attempt(
+            &format!("DELETE FROM auth.users WHERE id = {} RETURNING 1", lit(f.b)),
+            true,
+        )
+        .await?;
+    p.act_as(Actor::Service).await?;
+    let mut left = Vec::new();
+    for spec in expect::TABLES {
+        let o = p
+            .attempt(
+                &format!("SELECT count(*) FROM {}", owned_by(spec, f.b)),
+                true,
+            )
+            .await?;
+        if o.value() != Some(0) {
+            left.push(format!("public.{}: {}", spec.name, o.describe()));
+        }
+    }
+    let ok = matches!(deleted, Outcome::Ok { rows: 1, .. }) && left.is_empty();
+    Ok(probe_result(
+        "probe-cascade",
+        "auth.users",
+        ok,
+        if ok {
+            "deleting user B from auth.users removed B's rows from all seven tables".into()
+        } else {
+            format!(
+                "delete of user B {}; rows left: {}",
+                deleted.describe(),
+                left.join("; ")
+            )
+        },
+        "make the foreign keys ON DELETE CASCADE (`vmx migrate`)",
+    ))
+}
