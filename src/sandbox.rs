@@ -3,6 +3,9 @@
 //! removed on drop, on panic, on Ctrl-C and — through a watchdog process —
 //! even when the owning process is killed.
 //!
+//! `Sandbox::start_with` can also require a SCRAM password (socket and TCP)
+//! and listen on a TCP port of 127.0.0.1 (without TLS).
+//!
 //! Used by `vmx check`, `vmx sandbox`, the test suite and the benchmark.
 
 use anyhow::{bail, Context, Result};
@@ -31,19 +34,55 @@ const SERVER_SETTINGS: &[(&str, &str)] = &[
     ("logging_collector", "off"),
 ];
 
+/// How to start a sandbox; `SandboxOptions::default()` is what `Sandbox::start` does.
+#[derive(Debug, Clone, Default)]
+pub struct SandboxOptions {
+    /// Require this password (SCRAM-SHA-256) from the superuser `postgres`,
+    /// over the socket and TCP alike; None: trust, as `Sandbox::start` does.
+    pub password: Option<String>,
+    /// Also listen on 127.0.0.1 at this port; `Some(0)` picks a free one.
+    /// None: the Unix socket only.
+    pub tcp_port: Option<u16>,
+}
+
+impl SandboxOptions {
+    /// Requires `password` from the superuser.
+    pub fn password(mut self, password: impl Into<String>) -> SandboxOptions {
+        self.password = Some(password.into());
+        self
+    }
+
+    /// Listens on a free TCP port of 127.0.0.1 too.
+    pub fn tcp(mut self) -> SandboxOptions {
+        self.tcp_port = Some(0);
+        self
+    }
+}
+
 /// A running throwaway cluster. Dropping it stops the server and deletes the directory.
 pub struct Sandbox {
     dir: Option<tempfile::TempDir>,
     server: Child,
     watchdog: Option<Child>,
     superuser: String,
+    password: Option<String>,
+    tcp_port: Option<u16>,
 }
 
 impl Sandbox {
-    /// Creates and starts a cluster; fails with one clear line when PostgreSQL's
-    /// server binaries are not installed.
+    /// Creates and starts a cluster (socket only, trust authentication); fails
+    /// with one clear line when PostgreSQL's server binaries are not installed.
     pub fn start() -> Result<Sandbox> {
+        Sandbox::start_with(SandboxOptions::default())
+    }
+
+    /// Like `start`, with a password and/or a TCP port (see `SandboxOptions`).
+    pub fn start_with(options: SandboxOptions) -> Result<Sandbox> {
         let bindir = find_bindir()?;
+        let tcp_port = match options.tcp_port {
+            Some(0) => Some(free_tcp_port()?),
+            other => other,
+        };
         let owner = ServerUser::current()?;
         let dir = tempfile::Builder::new()
             .prefix("vmx-pg-")
@@ -54,15 +93,32 @@ impl Sandbox {
         owner.give(dir.path())?;
         owner.give(&data)?;
 
-        let initdb = owner
-            .command(bindir.join("initdb"))
-            .args(["--no-sync", "--auth=trust", "--encoding=UTF8", "--locale=C"])
+        let mut initdb = owner.command(bindir.join("initdb"));
+        initdb.args(["--no-sync", "--encoding=UTF8", "--locale=C"]);
+        let pwfile = dir.path().join("pwfile");
+        match &options.password {
+            Some(password) => {
+                fs::write(&pwfile, format!("{password}\n"))
+                    .context("cannot write the sandbox password file")?;
+                owner.give(&pwfile)?;
+                initdb
+                    .arg("--auth=scram-sha-256")
+                    .arg("--pwfile")
+                    .arg(&pwfile);
+            }
+            None => {
+                initdb.arg("--auth=trust");
+            }
+        }
+        let initdb = initdb
             .args(["--username", "postgres", "--pgdata"])
             .arg(&data)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .output()
-            .with_context(|| format!("cannot run {}", bindir.join("initdb").display()))?;
+            .with_context(|| format!("cannot run {}", bindir.join("initdb").display()));
+        let _ = fs::remove_file(&pwfile);
+        let initdb = initdb?;
         if !initdb.status.success() {
             bail!(
                 "initdb failed: {}",
@@ -79,7 +135,14 @@ impl Sandbox {
             .arg("-c")
             .arg(format!("unix_socket_directories={}", dir.path().display()));
         for (name, value) in SERVER_SETTINGS {
+            if tcp_port.is_some() && *name == "listen_addresses" {
+                continue;
+            }
             postgres.arg("-c").arg(format!("{name}={value}"));
+        }
+        if let Some(port) = tcp_port {
+            postgres.args(["-c", "listen_addresses=127.0.0.1", "-c"]);
+            postgres.arg(format!("port={port}"));
         }
         let server = postgres
             .stdin(Stdio::null())
@@ -93,6 +156,8 @@ impl Sandbox {
             server,
             watchdog: None,
             superuser: "postgres".into(),
+            password: options.password,
+            tcp_port,
         };
         sandbox.watchdog = spawn_watchdog(sandbox.dir(), sandbox.server.id()).ok();
         sandbox.wait_ready()?;
@@ -107,14 +172,50 @@ impl Sandbox {
             .expect("the directory lives as long as the sandbox")
     }
 
-    /// A URL for the superuser and the given database, through the socket.
+    /// A URL for the superuser and the given database, through the socket
+    /// (with the password, when the sandbox requires one).
     pub fn url_for(&self, database: &str) -> String {
+        if self.password.is_none() && self.tcp_port.is_none() {
+            return format!(
+                "postgres://{}@localhost/{}?host={}",
+                self.superuser,
+                database,
+                self.dir().display()
+            );
+        }
         format!(
-            "postgres://{}@localhost/{}?host={}",
-            self.superuser,
-            database,
+            "{}?host={}",
+            self.base_url("localhost", self.tcp_port.unwrap_or(5432), database),
             self.dir().display()
         )
+    }
+
+    /// A URL for the superuser and the given database over TCP (127.0.0.1),
+    /// with the password when there is one; None when not listening on TCP.
+    pub fn tcp_url_for(&self, database: &str) -> Option<String> {
+        let port = self.tcp_port?;
+        Some(self.base_url("127.0.0.1", port, database).to_string())
+    }
+
+    /// The TCP port on 127.0.0.1, when listening on one.
+    pub fn tcp_port(&self) -> Option<u16> {
+        self.tcp_port
+    }
+
+    /// The superuser's password, when the sandbox requires one.
+    pub fn password(&self) -> Option<&str> {
+        self.password.as_deref()
+    }
+
+    fn base_url(&self, host: &str, port: u16, database: &str) -> url::Url {
+        let mut url = url::Url::parse(&format!("postgres://{host}:{port}"))
+            .expect("a host and a port make a URL");
+        url.set_username(&self.superuser)
+            .expect("the URL takes a user name");
+        url.set_password(self.password.as_deref())
+            .expect("the URL takes a password");
+        url.set_path(&format!("/{database}"));
+        url
     }
 
     /// The superuser's URL of the `postgres` database.
@@ -213,6 +314,13 @@ rm -rf "$dir"
 }
 
 use std::os::unix::process::CommandExt;
+
+/// A TCP port on 127.0.0.1 that nothing listens on right now.
+pub fn free_tcp_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")
+        .context("cannot find a free TCP port on 127.0.0.1")?;
+    Ok(listener.local_addr()?.port())
+}
 
 /// Who runs the server: ourselves, or the `postgres` OS user when we are root,
 /// because PostgreSQL refuses to run as root.
