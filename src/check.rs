@@ -7,7 +7,7 @@
 //! work as a superuser would fail in production.
 
 use crate::catalog::SUPABASE_COMPAT_SQL;
-use crate::cli::{LockArgs, MigrateArgs};
+use crate::cli::{Format, LockArgs, MigrateArgs};
 use crate::output::Ctx;
 use crate::sandbox::Sandbox;
 use anyhow::{anyhow, Context, Result};
@@ -70,12 +70,16 @@ async fn start_prepared(ctx: &Ctx) -> Result<Sandbox> {
            IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{ADMIN_ROLE}') THEN
              CREATE ROLE {ADMIN_ROLE} LOGIN CREATEROLE BYPASSRLS;
            END IF;
-         END $$;
-         CREATE DATABASE {DATABASE} OWNER {ADMIN_ROLE};"
+         END $$;"
     ))
     .execute(&mut conn)
     .await
-    .context("cannot create the sandbox database")?;
+    .context("cannot create the admin role")?;
+    // CREATE DATABASE refuses to run inside the implicit transaction of a multi-statement query.
+    sqlx::raw_sql(&format!("CREATE DATABASE {DATABASE} OWNER {ADMIN_ROLE}"))
+        .execute(&mut conn)
+        .await
+        .context("cannot create the sandbox database")?;
     conn.close().await.ok();
 
     let mut conn = PgConnection::connect(&sandbox.url_for(DATABASE))
@@ -109,10 +113,12 @@ fn admin_url(sandbox: &Sandbox) -> String {
     )
 }
 
-/// Applies the five files; their per-file lines only with `-v`, so the checklist stays the output.
+/// Applies the five files; their per-file lines only with `-v` in human
+/// format, so the checklist stays the output (and JSON stays one document).
 async fn migrate_quietly(ctx: &Ctx, url: &str) -> Result<()> {
     let mut migrate_ctx = ctx.with_database_url(url.to_string());
-    migrate_ctx.quiet = ctx.quiet || ctx.verbose == 0;
+    migrate_ctx.quiet = ctx.quiet || ctx.verbose == 0 || ctx.format != Format::Human;
+    migrate_ctx.format = Format::Human;
     let args = MigrateArgs {
         dry_run: false,
         to: None,
