@@ -1,6 +1,8 @@
 -- call-logs-schema.sql (4 of 5) -- call logs, usage tracking, webhook support.
 -- Creates: table public.call_logs (plus column counted_duration_seconds:
--- the duration counted for a completed call, NULL = not counted), its RLS
+-- the duration counted for a completed call; NULL = not counted yet, except
+-- on a call completed before vmx took over, which counts as its
+-- duration_seconds, so taking over never rewrites call_logs), its RLS
 -- policy, grants and indexes (incl. call_logs_user_id_started_at_idx);
 -- triggers call_logs_track_completion (BEFORE), update_assistant_on_call_end
 -- and update_assistant_on_call_end_insert (AFTER); public.get_user_call_usage(uuid),
@@ -136,22 +138,18 @@ CREATE OR REPLACE TRIGGER set_updated_at
   FOR EACH ROW EXECUTE FUNCTION public.set_updated_at();
 
 -- ---------------------------------------------------------------------------
--- Derived values (promises 4, 8), before the counting triggers exist on a
--- hand-built database: completed calls get their counted duration (re-runs
--- touch no row), then assistant totals are recomputed from the data.
--- The legacy AFTER trigger is dropped first so the backfill fires nothing.
+-- Derived values (promises 4, 8): assistant totals are recomputed from the
+-- data. A call completed before vmx (counted_duration_seconds NULL) counts
+-- as its duration: call_logs, the largest table, is read, never rewritten,
+-- so taking over holds no row lock that webhooks would queue behind.
+-- The legacy AFTER trigger (it only touched updated_at) is replaced below.
 -- ---------------------------------------------------------------------------
 DROP TRIGGER IF EXISTS update_assistant_on_call_end ON public.call_logs;
-
-UPDATE public.call_logs
-SET counted_duration_seconds = coalesce(duration_seconds, 0)
-WHERE status = 'completed'
-  AND counted_duration_seconds IS NULL;
 
 UPDATE public.assistants a
 SET total_call_duration_seconds = s.total
 FROM (
-  SELECT a2.id, coalesce(sum(c.counted_duration_seconds), 0)::integer AS total
+  SELECT a2.id, coalesce(sum(coalesce(c.counted_duration_seconds, CASE WHEN c.status = 'completed' THEN coalesce(c.duration_seconds, 0) END)), 0)::integer AS total
   FROM public.assistants a2
   LEFT JOIN public.call_logs c ON c.assistant_id = a2.id
   GROUP BY a2.id
@@ -211,7 +209,7 @@ BEGIN
   IF TG_OP = 'INSERT' THEN
     delta := coalesce(NEW.counted_duration_seconds, 0);
   ELSE
-    delta := coalesce(NEW.counted_duration_seconds, 0) - coalesce(OLD.counted_duration_seconds, 0);
+    delta := coalesce(NEW.counted_duration_seconds, 0) - coalesce(OLD.counted_duration_seconds, CASE WHEN OLD.status = 'completed' THEN coalesce(OLD.duration_seconds, 0) ELSE 0 END);
   END IF;
   IF delta <> 0 THEN
     UPDATE public.assistants
@@ -252,13 +250,13 @@ BEGIN
     RAISE EXCEPTION 'may only be called for your own user id' USING ERRCODE = '42501';
   END IF;
   RETURN QUERY
-  SELECT coalesce(sum(c.counted_duration_seconds), 0)::bigint,
-         round(coalesce(sum(c.counted_duration_seconds), 0) / 60.0, 2),
+  SELECT coalesce(sum(coalesce(c.counted_duration_seconds, CASE WHEN c.status = 'completed' THEN coalesce(c.duration_seconds, 0) END)), 0)::bigint,
+         round(coalesce(sum(coalesce(c.counted_duration_seconds, CASE WHEN c.status = 'completed' THEN coalesce(c.duration_seconds, 0) END)), 0) / 60.0, 2),
          count(*)::bigint,
          max(c.started_at)
   FROM public.call_logs c
   WHERE c.user_id = user_uuid
-    AND c.counted_duration_seconds IS NOT NULL;
+    AND coalesce(c.counted_duration_seconds, CASE WHEN c.status = 'completed' THEN coalesce(c.duration_seconds, 0) END) IS NOT NULL;
 END
 $$;
 REVOKE ALL ON FUNCTION public.get_user_call_usage(uuid) FROM PUBLIC, anon, authenticated, service_role;
@@ -282,7 +280,7 @@ BEGIN
   WHERE p.id = u.id
     AND p.is_demo_user
     AND (p.demo_expires_at < pg_catalog.now()
-         OR (SELECT coalesce(sum(c.counted_duration_seconds), 0)
+         OR (SELECT coalesce(sum(coalesce(c.counted_duration_seconds, CASE WHEN c.status = 'completed' THEN coalesce(c.duration_seconds, 0) END)), 0)
              FROM public.call_logs c
              WHERE c.user_id = p.id) >= 600);
   GET DIAGNOSTICS deleted = ROW_COUNT;

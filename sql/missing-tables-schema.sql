@@ -211,15 +211,11 @@ CREATE OR REPLACE TRIGGER set_updated_at
 
 -- ---------------------------------------------------------------------------
 -- Completion tracking (promise 4). Identical copy of call-logs-schema.sql's
--- (needed on an Option B database); the backfill runs before the usage
--- triggers below exist, and touches no row on a re-run.
+-- (needed on an Option B database). Calls completed before vmx keep a NULL
+-- counted_duration_seconds and count as their duration (call_logs is never
+-- rewritten; see call-logs-schema.sql).
 -- ---------------------------------------------------------------------------
 ALTER TABLE public.call_logs ADD COLUMN IF NOT EXISTS counted_duration_seconds integer;
-
-UPDATE public.call_logs
-SET counted_duration_seconds = coalesce(duration_seconds, 0)
-WHERE status = 'completed'
-  AND counted_duration_seconds IS NULL;
 
 CREATE OR REPLACE FUNCTION public.call_logs_track_completion()
 RETURNS trigger
@@ -314,7 +310,7 @@ BEGIN
   IF NOT FOUND THEN
     INSERT INTO public.user_limits (user_id, current_assistants, used_call_time_seconds)
     SELECT v_user, v_count,
-           (SELECT coalesce(sum(c.counted_duration_seconds), 0)::integer
+           (SELECT coalesce(sum(coalesce(c.counted_duration_seconds, CASE WHEN c.status = 'completed' THEN coalesce(c.duration_seconds, 0) END)), 0)::integer
             FROM public.call_logs c WHERE c.user_id = v_user)
     ON CONFLICT (user_id) DO NOTHING;
   END IF;
@@ -362,8 +358,12 @@ BEGIN
     delta := coalesce(NEW.counted_duration_seconds, 0);
     v_first := true;
   ELSE
-    delta := coalesce(NEW.counted_duration_seconds, 0) - coalesce(OLD.counted_duration_seconds, 0);
-    v_first := OLD.counted_duration_seconds IS NULL;
+    delta := coalesce(NEW.counted_duration_seconds, 0) - coalesce(OLD.counted_duration_seconds, CASE WHEN OLD.status = 'completed' THEN coalesce(OLD.duration_seconds, 0) ELSE 0 END);
+    v_first := OLD.counted_duration_seconds IS NULL AND OLD.status IS DISTINCT FROM 'completed';
+  END IF;
+  -- A replay of a call completed before vmx (counted column still NULL) changes nothing.
+  IF delta = 0 THEN
+    RETURN NULL;
   END IF;
 
   UPDATE public.user_limits
@@ -373,7 +373,7 @@ BEGIN
     INSERT INTO public.user_limits (user_id, current_assistants, used_call_time_seconds)
     SELECT NEW.user_id,
            (SELECT pg_catalog.count(*)::integer FROM public.assistants a WHERE a.user_id = NEW.user_id),
-           (SELECT coalesce(sum(c.counted_duration_seconds), 0)::integer
+           (SELECT coalesce(sum(coalesce(c.counted_duration_seconds, CASE WHEN c.status = 'completed' THEN coalesce(c.duration_seconds, 0) END)), 0)::integer
             FROM public.call_logs c WHERE c.user_id = NEW.user_id)
     ON CONFLICT (user_id) DO NOTHING;
   END IF;
@@ -424,7 +424,7 @@ BEGIN
 
   SELECT pg_catalog.count(*)::integer INTO v_count
   FROM public.assistants a WHERE a.user_id = user_uuid;
-  SELECT coalesce(sum(c.counted_duration_seconds), 0)::integer INTO v_secs
+  SELECT coalesce(sum(coalesce(c.counted_duration_seconds, CASE WHEN c.status = 'completed' THEN coalesce(c.duration_seconds, 0) END)), 0)::integer INTO v_secs
   FROM public.call_logs c WHERE c.user_id = user_uuid;
 
   IF current_user NOT IN ('authenticated', 'anon') THEN
@@ -456,10 +456,14 @@ SET current_assistants = s.n_assistants,
     used_call_time_seconds = s.used_seconds
 FROM (
   SELECT p.id,
-         (SELECT count(*) FROM public.assistants a WHERE a.user_id = p.id)::integer AS n_assistants,
-         (SELECT coalesce(sum(c.counted_duration_seconds), 0) FROM public.call_logs c
-           WHERE c.user_id = p.id)::integer AS used_seconds
+         coalesce(a.n, 0)::integer AS n_assistants,
+         coalesce(u.seconds, 0)::integer AS used_seconds
   FROM public.profiles p
+  LEFT JOIN (SELECT user_id, count(*) AS n FROM public.assistants GROUP BY user_id) a
+         ON a.user_id = p.id
+  LEFT JOIN (SELECT c.user_id, sum(coalesce(c.counted_duration_seconds, CASE WHEN c.status = 'completed' THEN coalesce(c.duration_seconds, 0) END)) AS seconds
+             FROM public.call_logs c GROUP BY c.user_id) u
+         ON u.user_id = p.id
 ) s
 WHERE l.user_id = s.id
   AND (l.current_assistants IS DISTINCT FROM s.n_assistants

@@ -1311,6 +1311,53 @@ async fn legacy_database_converges_without_losing_a_row() {
 }
 
 #[tokio::test]
+async fn taking_over_never_rewrites_call_logs_and_old_calls_count_once() {
+    let db = fresh_db(Fixture::Legacy);
+    let mut su = db.superuser().await;
+    let xmins = "SELECT string_agg(xmin::text, ',' ORDER BY id) FROM public.call_logs";
+    let before = text(&mut su, xmins).await;
+    drop(su);
+    for file in FILES {
+        db.apply(&format!("sql/{file}"), Some(ADMIN));
+    }
+    let mut su = db.superuser().await;
+    assert_eq!(
+        text(&mut su, xmins).await,
+        before,
+        "call_logs rows were rewritten"
+    );
+
+    // call-a-1 completed (120 s) before vmx: its webhook replayed counts nothing ...
+    let alice: Uuid = "11111111-1111-1111-1111-111111111111".parse().unwrap();
+    let reception: Uuid = "aaaaaaaa-0000-0000-0000-000000000001".parse().unwrap();
+    let start = usage(&mut su, alice, reception).await;
+    assert_eq!((start.0, start.1), (165, 195), "backfilled from the data");
+    let mut svc = db.connect_as(Actor::Service).await;
+    for _ in 0..2 {
+        webhook(&mut svc, alice, reception, "call-a-1", "completed", 120)
+            .await
+            .expect("replayed webhook");
+    }
+    assert_eq!(
+        usage(&mut su, alice, reception).await,
+        start,
+        "a replay counted again"
+    );
+    // ... a late non-completed event is ignored ...
+    webhook(&mut svc, alice, reception, "call-a-1", "in_progress", 0)
+        .await
+        .expect("late webhook");
+    assert_eq!(usage(&mut su, alice, reception).await, start);
+    // ... and a corrected duration adjusts by the difference, once.
+    webhook(&mut svc, alice, reception, "call-a-1", "completed", 150)
+        .await
+        .expect("corrected webhook");
+    let (total, used, rows, sum) = usage(&mut su, alice, reception).await;
+    assert_eq!((total, used), (start.0 + 30, start.1 + 30));
+    assert_eq!((rows, sum), (start.2 + 1, start.3 + 30));
+}
+
+#[tokio::test]
 async fn migrated_legacy_database_closes_the_holes() {
     let db = fresh_db(Fixture::Legacy);
     for file in FILES {
