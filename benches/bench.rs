@@ -19,6 +19,9 @@ const FILES: [&str; 5] = [
     "missing-tables-schema.sql",
 ];
 
+/// One part of the benchmark.
+type Section = fn(&mut Bench);
+
 struct Bench {
     sandbox: Sandbox,
     psql: PathBuf,
@@ -51,7 +54,7 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
-    let sections: [(&str, fn(&mut Bench)); 6] = [
+    let sections: [(&str, Section); 6] = [
         ("migrate", Bench::migrate_vs_psql),
         ("verify", Bench::verify_vs_select_1),
         ("verify-large", Bench::verify_on_a_large_catalog),
