@@ -41,7 +41,7 @@ pub struct Global {
     #[arg(long, global = true, default_value_t = 10, value_name = "S")]
     pub connect_timeout: u64,
 
-    /// Print nothing but errors.
+    /// Quiet: only errors (verify still prints its failures, warnings and last line).
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 
