@@ -316,8 +316,13 @@ fn unknown_version_stops_with_exit_4_and_changes_nothing() {
 #[test]
 fn failing_file_is_rolled_back_with_exit_5_and_earlier_files_stay() {
     let db = fresh_db(Fixture::Compat);
-    // A phone_numbers table the admin does not own: file 3 cannot alter it.
-    db.sql("CREATE TABLE public.phone_numbers (id int)");
+    // A hand-made phone_numbers whose user_id is an integer: file 3 cannot
+    // give it its foreign key to profiles(id uuid).
+    server().sql(
+        &db.name,
+        Some(ADMIN),
+        "CREATE TABLE public.phone_numbers (id int, user_id int)",
+    );
     let out = vmx(&db, &["migrate"]);
     assert_exit(&out, 5);
     let err = stderr(&out);
@@ -447,4 +452,65 @@ fn add_missing_without_the_first_four_tables_says_run_migrate() {
 fn add_missing_without_auth_users_is_refused() {
     let db = fresh_db(Fixture::Empty);
     assert_exit(&vmx(&db, &["add-missing"]), 8);
+}
+
+/// A role that may log in and read `auth`, and nothing more.
+fn low_privilege_url(db: &TestDb) -> String {
+    db.sql(
+        "DO $$ BEGIN
+           IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'vmx_lowpriv') THEN
+             CREATE ROLE vmx_lowpriv LOGIN;
+           END IF;
+         END $$;
+         GRANT USAGE ON SCHEMA auth TO vmx_lowpriv;",
+    );
+    server().url(&db.name, Some("vmx_lowpriv"))
+}
+
+const OBJECTS: &str =
+    "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                       WHERE n.nspname IN ('public', 'vmx')";
+
+fn vmx_at(url: &str, args: &[&str]) -> Output {
+    assert_cmd::Command::cargo_bin("vmx")
+        .expect("the vmx binary")
+        .args(["--database-url", url])
+        .args(args)
+        .output()
+        .expect("run vmx")
+}
+
+#[test]
+fn role_without_the_privileges_migrate_needs_is_told_which_and_nothing_changes() {
+    let db = fresh_db(Fixture::Compat);
+    let url = low_privilege_url(&db);
+    let before = db.sql(OBJECTS);
+    for args in [&["migrate"][..], &["migrate", "--dry-run"]] {
+        let out = vmx_at(&url, args);
+        assert_exit(&out, 8);
+        let err = stderr(&out);
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+        for privilege in [
+            "CREATE on database",
+            "CREATE on schema public",
+            "TRIGGER on auth.users",
+        ] {
+            assert!(err.contains(privilege), "{privilege} not named: {err}");
+        }
+        assert!(err.contains("nothing was changed"), "{err}");
+    }
+    assert_eq!(db.sql(OBJECTS), before, "objects were created");
+}
+
+#[test]
+fn add_missing_as_a_role_that_does_not_own_the_tables_is_refused_naming_them() {
+    let db = fresh_db(Fixture::LegacyFourFiles);
+    let url = low_privilege_url(&db);
+    let before = db.sql(OBJECTS);
+    let out = vmx_at(&url, &["add-missing"]);
+    assert_exit(&out, 8);
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(err.contains("ownership of public.profiles"), "{err}");
+    assert_eq!(db.sql(OBJECTS), before, "objects were created");
 }

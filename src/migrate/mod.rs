@@ -7,6 +7,7 @@
 pub mod apply;
 pub mod history;
 pub mod lock;
+pub mod preflight;
 
 use crate::catalog::{self, Migration, MISSING_TABLES_VERSION, SUPABASE_COMPAT_SQL};
 use crate::cli::{Format, LockArgs, MigrateArgs};
@@ -152,6 +153,18 @@ pub async fn migrate(ctx: &Ctx, args: &MigrateArgs) -> Result<()> {
             target.display
         ))
         .into());
+    }
+
+    let pending_to_apply = catalog::migrations()
+        .iter()
+        .filter(|m| m.version <= last && history::find(&recorded, m.version).is_none())
+        .collect::<Vec<_>>();
+    if needs_compat || !pending_to_apply.is_empty() {
+        let needs = preflight::Needs {
+            compat: needs_compat,
+            auth_trigger: pending_to_apply.iter().any(|m| m.version == 1),
+        };
+        preflight::require_privileges(&mut conn, needs).await?;
     }
 
     let progress = Progress::new(ctx, args.dry_run);
@@ -418,8 +431,15 @@ pub async fn add_missing(ctx: &Ctx, dry_run: bool, lock_args: &LockArgs) -> Resu
     let recorded = history::read(&mut conn).await?;
     history::require_consistent(&recorded)?;
 
-    let progress = Progress::new(ctx, dry_run);
     let already = history::find(&recorded, file.version).is_some();
+    if !already {
+        let needs = preflight::Needs {
+            compat: false,
+            auth_trigger: false,
+        };
+        preflight::require_privileges(&mut conn, needs).await?;
+    }
+    let progress = Progress::new(ctx, dry_run);
     if already || dry_run {
         let users = if already {
             0
