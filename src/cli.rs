@@ -1,5 +1,6 @@
 //! Every command-line argument, in one place, with the `--help` text.
 
+use crate::connect::DatabaseUrl;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
@@ -27,7 +28,7 @@ pub struct Cli {
 pub struct Global {
     /// PostgreSQL URL of the target (postgres://user:password@host:5432/db?sslmode=verify-full).
     #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<String>,
+    pub database_url: Option<DatabaseUrl>,
 
     /// Output format (verify also accepts junit).
     #[arg(long, global = true, value_enum, default_value_t = Format::Human)]

@@ -20,6 +20,40 @@ use std::time::Duration;
 /// Supavisor's and PgBouncer's conventional transaction-mode port.
 const TRANSACTION_POOLER_PORT: u16 = 6543;
 
+/// A database URL as given by the operator. It may hold a password, so its
+/// `Debug` never shows it; only `Target::display` is ever printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// The URL itself, for parsing; never print it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for DatabaseUrl {
+    fn from(url: String) -> Self {
+        DatabaseUrl(url)
+    }
+}
+
+impl FromStr for DatabaseUrl {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(DatabaseUrl(s.to_string()))
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match Target::parse(&self.0) {
+            Ok(t) => write!(f, "DatabaseUrl({})", t.display),
+            Err(_) => write!(f, "DatabaseUrl(<unparseable, hidden>)"),
+        }
+    }
+}
+
 /// A parsed target: the options to connect with and a printable, password-free name.
 /// Its `Debug` shows no password either (sqlx's options would).
 #[derive(Clone)]
@@ -520,5 +554,22 @@ mod tests {
         );
         let t = parse("postgres://u@h/db?password=Pw-9f3kXq");
         assert!(!t.redact("x Pw-9f3kXq y").contains("Pw-9f3kXq"));
+    }
+}
+
+#[cfg(test)]
+mod database_url_tests {
+    use super::DatabaseUrl;
+    use std::str::FromStr;
+
+    #[test]
+    fn debug_of_a_database_url_never_shows_the_password() {
+        let url = DatabaseUrl::from_str("postgres://admin:Pw-9f3kXq@db.example.com:5432/app")
+            .expect("infallible");
+        let shown = format!("{url:?}");
+        assert!(!shown.contains("Pw-9f3kXq"), "{shown}");
+        assert!(shown.contains("admin@db.example.com:5432/app"), "{shown}");
+        let broken = DatabaseUrl::from("postgres://admin:Pw-9f3kXq@host:notaport/app".to_string());
+        assert!(!format!("{broken:?}").contains("Pw-9f3kXq"));
     }
 }

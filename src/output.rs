@@ -2,7 +2,7 @@
 //! from the global options. Data goes to stdout, errors and progress to stderr.
 
 use crate::cli::{ColorChoice, Format, Global};
-use crate::connect::Target;
+use crate::connect::{DatabaseUrl, Target};
 use crate::error::VmxError;
 use sqlx::PgConnection;
 use std::io::IsTerminal;
@@ -16,7 +16,7 @@ pub struct Ctx {
     pub quiet: bool,
     pub verbose: u8,
     pub connect_timeout: Duration,
-    database_url: Option<String>,
+    database_url: Option<DatabaseUrl>,
 }
 
 impl Ctx {
@@ -35,26 +35,29 @@ impl Ctx {
             quiet: global.quiet,
             verbose: global.verbose,
             connect_timeout: Duration::from_secs(global.connect_timeout),
-            database_url: global.database_url.clone().filter(|u| !u.trim().is_empty()),
+            database_url: global
+                .database_url
+                .clone()
+                .filter(|u| !u.expose().trim().is_empty()),
         }
     }
 
     /// The same settings pointed at another database (used by `vmx check`).
     pub fn with_database_url(&self, url: String) -> Ctx {
         Ctx {
-            database_url: Some(url),
+            database_url: Some(DatabaseUrl::from(url)),
             ..self.clone()
         }
     }
 
     /// The target from `--database-url` / `DATABASE_URL`.
     pub fn target(&self) -> Result<Target, VmxError> {
-        let url = self.database_url.as_deref().ok_or_else(|| {
+        let url = self.database_url.as_ref().ok_or_else(|| {
             VmxError::Usage(
                 "no database given: pass --database-url or set DATABASE_URL (or run `vmx check` for a throwaway one)".into(),
             )
         })?;
-        Target::parse(url)
+        Target::parse(url.expose())
     }
 
     /// Parses the target and connects to it.

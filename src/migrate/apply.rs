@@ -86,6 +86,9 @@ fn original_position(e: &sqlx::Error) -> Option<usize> {
     }
 }
 
+/// How long the rolled-back replay that locates a failing statement may run.
+const REPLAY_TIMEOUT_S: u64 = 30;
+
 /// Line and column in `sql` of a failure. With a server position that is exact; without one
 /// (execution errors) the file is replayed statement by statement in a transaction that is
 /// always rolled back, to find the statement that fails. Only on the failure path, and not
@@ -110,6 +113,13 @@ async fn locate(
     set_lock_timeout(&mut tx, statement_lock_timeout)
         .await
         .ok()?;
+    // Bounded, so locating a line never costs production more than a moment.
+    sqlx::raw_sql(&format!(
+        "SET LOCAL statement_timeout = '{REPLAY_TIMEOUT_S}s'"
+    ))
+    .execute(&mut *tx)
+    .await
+    .ok()?;
     let mut found = None;
     for (start, statement) in split_statements(sql) {
         if let Err(e) = sqlx::raw_sql(statement).execute(&mut *tx).await {
