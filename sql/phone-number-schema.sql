@@ -110,6 +110,7 @@ DROP POLICY IF EXISTS "Users can create own phone numbers" ON public.phone_numbe
 DROP POLICY IF EXISTS "Users can update own phone numbers" ON public.phone_numbers;
 DROP POLICY IF EXISTS "Users can delete own phone numbers" ON public.phone_numbers;
 
+-- A number may only be assigned to one of the user's own assistants.
 DROP POLICY IF EXISTS phone_numbers_select_own ON public.phone_numbers;
 CREATE POLICY phone_numbers_select_own ON public.phone_numbers
   AS PERMISSIVE FOR SELECT TO authenticated
@@ -118,13 +119,21 @@ CREATE POLICY phone_numbers_select_own ON public.phone_numbers
 DROP POLICY IF EXISTS phone_numbers_insert_own ON public.phone_numbers;
 CREATE POLICY phone_numbers_insert_own ON public.phone_numbers
   AS PERMISSIVE FOR INSERT TO authenticated
-  WITH CHECK (user_id = (select auth.uid()));
+  WITH CHECK (user_id = (select auth.uid())
+              AND (assigned_assistant_id IS NULL
+                   OR EXISTS (SELECT 1 FROM public.assistants a
+                              WHERE a.id = phone_numbers.assigned_assistant_id
+                                AND a.user_id = (select auth.uid()))));
 
 DROP POLICY IF EXISTS phone_numbers_update_own ON public.phone_numbers;
 CREATE POLICY phone_numbers_update_own ON public.phone_numbers
   AS PERMISSIVE FOR UPDATE TO authenticated
   USING (user_id = (select auth.uid()))
-  WITH CHECK (user_id = (select auth.uid()));
+  WITH CHECK (user_id = (select auth.uid())
+              AND (assigned_assistant_id IS NULL
+                   OR EXISTS (SELECT 1 FROM public.assistants a
+                              WHERE a.id = phone_numbers.assigned_assistant_id
+                                AND a.user_id = (select auth.uid()))));
 
 DROP POLICY IF EXISTS phone_numbers_delete_own ON public.phone_numbers;
 CREATE POLICY phone_numbers_delete_own ON public.phone_numbers
