@@ -169,6 +169,16 @@ fn reachable(port: u16) -> bool {
     TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok()
 }
 
+/// Fails the test unless `service` listens on 127.0.0.1:`port`. This machine kind
+/// always has it and `.ci/run` starts it when down, so absence is a failure, not a skip.
+fn require_listening(port: u16, service: &str) {
+    assert!(
+        reachable(port),
+        "{service} must listen on 127.0.0.1:{port} for this test (this machine kind has it; \
+         `.ci/run` starts it) but nothing accepts connections there — start it and rerun"
+    );
+}
+
 /// A TCP server that accepts connections and never says a word.
 fn silent_server() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -320,10 +330,7 @@ fn tls_required_against_a_server_without_tls_exits_3() {
 fn tls_certificate_not_trusted_exits_3() {
     // The local server on 127.0.0.1:5432 offers TLS with a certificate no public CA signed.
     // `status` only reads, and TLS fails before authentication anyway.
-    if !reachable(5432) {
-        eprintln!("SKIPPED tls_certificate_not_trusted_exits_3: nothing listens on 127.0.0.1:5432");
-        return;
-    }
+    require_listening(5432, "the local PostgreSQL server");
     for query in [
         "sslmode=verify-full",
         "sslmode=verify-ca",
@@ -372,27 +379,7 @@ fn connect_timeout_url_parameter_is_honoured() {
 
 #[test]
 fn mariadb_is_not_postgres_exits_3_without_waiting() {
-    if !reachable(3306) {
-        let _ = std::process::Command::new("start-stop-daemon")
-            .args([
-                "--start",
-                "--oknodo",
-                "--background",
-                "--exec",
-                "/usr/sbin/mariadbd",
-            ])
-            .status();
-        for _ in 0..50 {
-            if reachable(3306) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-    if !reachable(3306) {
-        eprintln!("SKIPPED mariadb_is_not_postgres_exits_3_without_waiting: nothing listens on 127.0.0.1:3306 and MariaDB could not be started");
-        return;
-    }
+    require_listening(3306, "MariaDB");
     for url in [
         format!("postgres://root:{PW}@127.0.0.1:3306/mysql"),
         format!("postgres://root:{PW}@127.0.0.1:3306/mysql?sslmode=disable"),
@@ -405,10 +392,7 @@ fn mariadb_is_not_postgres_exits_3_without_waiting() {
 
 #[test]
 fn redis_is_not_postgres_exits_3() {
-    if !reachable(6379) {
-        eprintln!("SKIPPED redis_is_not_postgres_exits_3: nothing listens on 127.0.0.1:6379");
-        return;
-    }
+    require_listening(6379, "Redis");
     let url = format!("postgres://default:{PW}@127.0.0.1:6379/0");
     let out = run_against(MIGRATE, &url, &["--connect-timeout", "2"]);
     assert_refused(&out, 3, &["PostgreSQL"], "redis");

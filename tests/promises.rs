@@ -251,6 +251,58 @@ async fn user_a_sees_only_own_rows_in_every_table() {
 }
 
 #[tokio::test]
+async fn user_a_cannot_assign_a_phone_number_to_bs_assistant() {
+    let w = world().await;
+    let mut a = w.db.connect_as(Actor::User(w.a)).await;
+    let insert = exec(
+        &mut a,
+        &format!("INSERT INTO public.phone_numbers (user_id, phone_number, friendly_name, assigned_assistant_id) VALUES ('{}', '+15550009999', 'sneaky', '{}')", w.a, w.b_asst),
+    )
+    .await;
+    assert_eq!(
+        sqlstate(&insert).as_deref(),
+        Some("42501"),
+        "insert pointing at B's assistant"
+    );
+    let update = exec(
+        &mut a,
+        &format!(
+            "UPDATE public.phone_numbers SET assigned_assistant_id = '{}' WHERE user_id = '{}'",
+            w.b_asst, w.a
+        ),
+    )
+    .await;
+    assert_eq!(
+        sqlstate(&update).as_deref(),
+        Some("42501"),
+        "update pointing at B's assistant"
+    );
+    // Own assistant and no assistant remain allowed.
+    assert_eq!(
+        exec_ok(
+            &mut a,
+            &format!(
+                "UPDATE public.phone_numbers SET assigned_assistant_id = NULL WHERE user_id = '{}'",
+                w.a
+            ),
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        exec_ok(
+            &mut a,
+            &format!(
+                "UPDATE public.phone_numbers SET assigned_assistant_id = '{}' WHERE user_id = '{}'",
+                w.a_asst, w.a
+            ),
+        )
+        .await,
+        1
+    );
+}
+
+#[tokio::test]
 async fn user_a_cannot_insert_rows_owned_by_b() {
     let w = world().await;
     let (b, b_asst) = (w.b, w.b_asst);
@@ -589,6 +641,10 @@ async fn concurrent_first_assistants_for_one_user_let_exactly_one_through() {
     let mut two = db.connect_as(Actor::User(a)).await;
     exec_ok(&mut one, "BEGIN").await;
     exec_ok(&mut two, "BEGIN").await;
+    let two_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut two)
+        .await
+        .expect("pid of the second connection");
     exec_ok(
         &mut one,
         &format!("INSERT INTO public.assistants (user_id, name) VALUES ('{a}', 'one')"),
@@ -605,18 +661,37 @@ async fn concurrent_first_assistants_for_one_user_let_exactly_one_through() {
         }
         r
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(
-        !second.is_finished(),
-        "the second insert did not wait for the first transaction"
-    );
+    // Proceed only once the second backend is seen waiting on a lock held by
+    // the first transaction; an insert that never waits fails here.
+    let mut su = db.superuser().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if second.is_finished() {
+            let r = second.await.expect("task");
+            panic!("the second insert finished without waiting for the first transaction: {r:?}");
+        }
+        let waiting: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock')",
+        )
+        .bind(two_pid)
+        .fetch_one(&mut su)
+        .await
+        .expect("read pg_stat_activity");
+        if waiting {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second insert (pid {two_pid}) never waited on a lock held by the first transaction"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     exec_ok(&mut one, "COMMIT").await;
     let r = tokio::time::timeout(Duration::from_secs(20), second)
         .await
         .expect("second insert finishes")
         .expect("task");
     assert_vx001(r, "concurrent second insert").await;
-    let mut su = db.superuser().await;
     assert_eq!(owned(&mut su, "assistants", "user_id", a).await, 1);
 }
 
