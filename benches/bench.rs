@@ -252,7 +252,8 @@ impl Bench {
                  SELECT a.user_id, a.id, 'call-' || g, (g % 300), 'completed',
                         now() - make_interval(secs => g)
                  FROM generate_series(1, {calls}) g
-                 JOIN LATERAL (SELECT id, user_id FROM public.assistants OFFSET (g % {users}) LIMIT 1) a ON true;
+                 JOIN (SELECT id, user_id, row_number() OVER (ORDER BY id) - 1 AS n FROM public.assistants) a
+                   ON a.n = g % {users};
                  ANALYZE;"
             ),
         );
