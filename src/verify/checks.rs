@@ -31,7 +31,7 @@ pub fn all(cat: &Catalog) -> Vec<CheckResult> {
         function_security,
         function_search_path,
         function_execute,
-        definer_takes_user_id,
+        definer_executable,
         table_grants,
         column_grants,
         limits_not_user_writable,
@@ -112,21 +112,94 @@ pub fn normalize_expr(expr: &str) -> String {
     kept.concat().replace(['(', ')'], "")
 }
 
-/// The expression compares `owner` with `auth.uid()` (wrapped in select or not).
+/// The expression is the comparison of `owner` with `auth.uid()` (wrapped in
+/// select or not), or that comparison AND-ed with further conditions. An OR at
+/// the top level (outside every parenthesised conjunct) fails: `owner = uid OR
+/// true` is true for every row. ORs inside a further AND-ed conjunct are fine,
+/// since the owner comparison must hold regardless.
 pub fn compares_owner(expr: &str, owner: &str) -> bool {
-    let n = normalize_expr(expr);
-    ["selectauth.uid", "auth.uid"].iter().any(|uid| {
-        contains_ident(&n, &format!("{owner}={uid}")) || n.contains(&format!("{uid}={owner}"))
-    })
+    let lower = expr.to_lowercase();
+    conjuncts(&lower)
+        .iter()
+        .any(|c| is_owner_comparison(c, owner))
 }
 
-fn contains_ident(haystack: &str, needle: &str) -> bool {
-    haystack.match_indices(needle).any(|(at, _)| {
-        haystack[..at]
-            .chars()
-            .last()
-            .is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '_'))
-    })
+/// The top-level AND-ed conjuncts of `expr`, flattened through parentheses.
+/// An expression with a top-level OR is returned whole (it is one opaque term).
+fn conjuncts(expr: &str) -> Vec<&str> {
+    let e = strip_outer_parens(expr);
+    if split_top(e, "or").len() > 1 {
+        return vec![e];
+    }
+    let parts = split_top(e, "and");
+    if parts.len() == 1 {
+        return vec![e];
+    }
+    parts.into_iter().flat_map(conjuncts).collect()
+}
+
+fn is_owner_comparison(term: &str, owner: &str) -> bool {
+    let n = normalize_expr(term);
+    ["selectauth.uid", "auth.uid"]
+        .iter()
+        .any(|uid| n == format!("{owner}={uid}") || n == format!("{uid}={owner}"))
+}
+
+/// Byte offsets in `expr` with their depth in parentheses, outside quotes.
+fn unquoted_depths(expr: &str) -> Vec<(usize, char, i32)> {
+    let mut out = Vec::new();
+    let (mut depth, mut quote) = (0, None::<char>);
+    for (i, c) in expr.char_indices() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None => match c {
+                '\'' | '"' => quote = Some(c),
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                _ => {}
+            },
+        }
+        out.push((i, c, if quote.is_some() { -1 } else { depth }));
+    }
+    out
+}
+
+/// Removes parentheses enclosing the whole expression.
+fn strip_outer_parens(expr: &str) -> &str {
+    let mut e = expr.trim();
+    while e.starts_with('(') && e.ends_with(')') {
+        let closes_at_end = unquoted_depths(e)
+            .iter()
+            .find(|(_, c, d)| *c == ')' && *d == 0)
+            .is_some_and(|(i, _, _)| *i == e.len() - 1);
+        if !closes_at_end {
+            break;
+        }
+        e = e[1..e.len() - 1].trim();
+    }
+    e
+}
+
+/// Splits `expr` (lower case) at the keyword `kw` where it stands outside
+/// parentheses and quotes.
+fn split_top<'a>(expr: &'a str, kw: &str) -> Vec<&'a str> {
+    let word = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
+    let mut parts = Vec::new();
+    let mut start = 0;
+    for (i, c, depth) in unquoted_depths(expr) {
+        if depth != 0 || i < start || !expr[i..].starts_with(kw) {
+            continue;
+        }
+        let before = expr[..i].chars().last().is_none_or(|b| !word(b));
+        let after = expr[i + kw.len()..].chars().next().is_none_or(|a| !word(a));
+        if before && after && word(c) {
+            parts.push(&expr[start..i]);
+            start = i + kw.len();
+        }
+    }
+    parts.push(&expr[start..]);
+    parts
 }
 
 fn always_true(expr: Option<&str>) -> bool {
@@ -854,37 +927,59 @@ pub fn function_execute(cat: &Catalog) -> Vec<CheckResult> {
         .collect()
 }
 
-pub fn definer_takes_user_id(cat: &Catalog) -> Vec<CheckResult> {
+/// Every SECURITY DEFINER function in `public` runs with its owner's rights:
+/// PUBLIC or anon holding EXECUTE always fails (PostgreSQL grants EXECUTE to
+/// PUBLIC on every new function by default); authenticated only where the
+/// function's expectation allows it.
+pub fn definer_executable(cat: &Catalog) -> Vec<CheckResult> {
     let found = cat
         .functions
         .iter()
-        .filter(|f| f.security_definer && f.takes_uuid)
-        .filter(|f| !expect::GUARDED_DEFINER_FUNCTIONS.contains(&f.signature.as_str()))
-        .filter(|f| {
-            f.execute
+        .filter(|f| f.security_definer)
+        .filter_map(|f| {
+            let allows_authenticated = find_spec(&f.signature)
+                .is_some_and(|s| s.security_definer && s.execute.contains(&"authenticated"));
+            let holders: Vec<&str> = f
+                .execute
                 .iter()
-                .any(|r| matches!(r.as_str(), "PUBLIC" | "anon" | "authenticated"))
-        })
-        .map(|f| {
-            CheckResult::fail(
-                "definer-takes-user-id",
+                .map(String::as_str)
+                .filter(|r| match *r {
+                    "PUBLIC" | "anon" => true,
+                    "authenticated" => !allows_authenticated,
+                    _ => false,
+                })
+                .collect();
+            if holders.is_empty() {
+                return None;
+            }
+            Some(CheckResult::fail(
+                "definer-executable",
                 Section::Functions,
                 format!("public.{}", f.signature),
-                "SECURITY DEFINER function taking a user id is executable by users: it can read or change another user's data",
                 format!(
-                    "ALTER FUNCTION public.{} SECURITY INVOKER, or REVOKE EXECUTE ... FROM PUBLIC, anon, authenticated",
+                    "SECURITY DEFINER function is executable by {}: it runs with its owner's rights for any caller",
+                    holders.join(", ")
+                ),
+                format!(
+                    "REVOKE EXECUTE ON FUNCTION public.{} FROM {}, or ALTER FUNCTION public.{} SECURITY INVOKER",
+                    f.signature,
+                    holders.join(", "),
                     f.signature
                 ),
-            )
+            ))
         })
         .collect();
     or_pass(
         found,
-        "definer-takes-user-id",
+        "definer-executable",
         Section::Functions,
         "public",
-        "no SECURITY DEFINER function taking a user id is executable by users",
+        "no SECURITY DEFINER function is executable by PUBLIC, anon or (unless expected) authenticated",
     )
+}
+
+fn find_spec(signature: &str) -> Option<&'static expect::FunctionSpec> {
+    expect::FUNCTIONS.iter().find(|s| s.signature == signature)
 }
 
 // ---------------------------------------------------------------- grants
@@ -1190,6 +1285,25 @@ mod tests {
         assert!(!compares_owner("(auth.uid() = id)", "user_id"));
         assert!(!compares_owner("(other_user_id = auth.uid())", "user_id"));
         assert!(!compares_owner("true", "user_id"));
+    }
+
+    #[test]
+    fn owner_comparison_must_not_be_or_ed_away() {
+        let owner = |e: &str| compares_owner(e, "user_id");
+        assert!(!owner("((user_id = ( SELECT auth.uid() AS uid)) OR true)"));
+        assert!(!owner("(true OR (user_id = ( SELECT auth.uid() AS uid)))"));
+        assert!(!owner("((user_id = auth.uid()) AND x) OR y"));
+        assert!(!owner("(NOT (user_id = auth.uid()))"));
+        assert!(!owner("(user_id = auth.uid()) IS NOT TRUE"));
+        assert!(owner("((user_id = auth.uid()) AND (name <> 'a or b'))"));
+        assert!(owner(
+            "((user_id = ( SELECT auth.uid() AS uid)) AND ((assigned_assistant_id IS NULL) OR \
+             (EXISTS ( SELECT 1 FROM assistants a WHERE ((a.id = phone_numbers.assigned_assistant_id) \
+             AND (a.user_id = ( SELECT auth.uid() AS uid)))))))"
+        ));
+        assert!(owner("(x AND ((y) AND (auth.uid() = user_id)))"));
+        assert!(!owner("(x AND ((y) OR (auth.uid() = user_id)))"));
+        assert!(!owner("(user_id = auth.uid()) = false"));
     }
 
     #[test]

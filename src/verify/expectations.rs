@@ -502,10 +502,6 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
     func("sync_user_usage(uuid)", false, APP, true, false),
 ];
 
-/// SECURITY DEFINER functions taking a user id that verify accepts as executable
-/// by users because they carry the 42501 guard (none since sync_user_usage is INVOKER).
-pub const GUARDED_DEFINER_FUNCTIONS: &[&str] = &[];
-
 /// The free plan's assistant limit and the SQLSTATE the limit raises.
 pub const FREE_PLAN_ASSISTANTS: i64 = 1;
 pub const LIMIT_SQLSTATE: &str = "VX001";
