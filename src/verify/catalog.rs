@@ -124,7 +124,6 @@ pub struct Function {
     pub signature: String,
     pub security_definer: bool,
     pub config: Option<Vec<String>>,
-    pub takes_uuid: bool,
     /// Roles (or `PUBLIC`) holding EXECUTE.
     pub execute: Vec<String>,
 }
@@ -158,9 +157,6 @@ pub struct Catalog {
     pub functions: Vec<Function>,
     #[serde(skip)]
     pub history: Vec<HistoryRow>,
-    /// Round trips spent reading this (reported by the tests and benchmark).
-    #[serde(skip)]
-    pub round_trips: usize,
 }
 
 impl Catalog {
@@ -238,7 +234,6 @@ SELECT json_build_object(
       'signature', format('%s(%s)', p.proname, oidvectortypes(p.proargtypes)),
       'security_definer', p.prosecdef,
       'config', p.proconfig,
-      'takes_uuid', 'uuid'::regtype = ANY (p.proargtypes::oid[]),
       'execute', (SELECT coalesce(json_agg(CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END), '[]')
                   FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a WHERE a.privilege_type = 'EXECUTE')
     ) ORDER BY p.proname), '[]')
@@ -266,7 +261,6 @@ pub async fn read(conn: &mut PgConnection) -> Result<Catalog> {
         .context("cannot read the catalog document")?;
     let mut catalog: Catalog =
         serde_json::from_str(&text).context("cannot parse the catalog document")?;
-    catalog.round_trips = 1;
     if catalog.history_table {
         // Simple protocol: one round trip, no prepared statement.
         let rows = sqlx::raw_sql(
@@ -286,7 +280,6 @@ pub async fn read(conn: &mut PgConnection) -> Result<Catalog> {
             })
             .collect::<Result<_, sqlx::Error>>()
             .context("cannot read vmx.schema_history")?;
-        catalog.round_trips += 1;
     }
     Ok(catalog)
 }
