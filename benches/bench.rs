@@ -11,13 +11,6 @@ use std::time::{Duration, Instant};
 use vmx::sandbox::{find_bindir, Sandbox};
 
 const ADMIN: &str = "vmx_admin";
-const FILES: [&str; 5] = [
-    "schema.sql",
-    "assistant-schema.sql",
-    "phone-number-schema.sql",
-    "call-logs-schema.sql",
-    "missing-tables-schema.sql",
-];
 
 /// One part of the benchmark.
 type Section = fn(&mut Bench);
@@ -154,9 +147,9 @@ impl Bench {
     fn migrate_vs_psql(&mut self) {
         let rounds = 9;
         let (mut ours, mut baseline) = (vec![], vec![]);
-        let files: Vec<String> = FILES
+        let files: Vec<String> = vmx::catalog::migrations()
             .iter()
-            .map(|f| self.file(&format!("sql/{f}")))
+            .map(|m| self.file(&format!("sql/{}", m.name)))
             .collect();
         for _ in 0..rounds {
             let db = self.fresh("mig_vmx");

@@ -1262,7 +1262,7 @@ async fn rerunning_each_file_changes_nothing() {
         before.lines().count() > 100,
         "snapshot too small:\n{before}"
     );
-    for file in FILES {
+    for file in files() {
         w.db.apply(&format!("sql/{file}"), Some(ADMIN));
         let after = w.db.sql(SNAPSHOT);
         assert!(
@@ -1338,7 +1338,7 @@ async fn legacy_database_converges_without_losing_a_row() {
     .await;
     assert_eq!(legacy, 20, "the fixture carries the legacy policies");
     drop(su);
-    for file in FILES {
+    for file in files() {
         db.apply(&format!("sql/{file}"), Some(ADMIN));
     }
     assert_eq!(db.row_counts(), before, "row counts changed");
@@ -1374,7 +1374,7 @@ async fn legacy_database_converges_without_losing_a_row() {
     );
     // and it now converges: a second full run changes nothing
     let snap = db.sql(SNAPSHOT);
-    for file in FILES {
+    for file in files() {
         db.apply(&format!("sql/{file}"), Some(ADMIN));
     }
     let again = db.sql(SNAPSHOT);
@@ -1392,7 +1392,7 @@ async fn taking_over_never_rewrites_call_logs_and_old_calls_count_once() {
     let xmins = "SELECT string_agg(xmin::text, ',' ORDER BY id) FROM public.call_logs";
     let before = text(&mut su, xmins).await;
     drop(su);
-    for file in FILES {
+    for file in files() {
         db.apply(&format!("sql/{file}"), Some(ADMIN));
     }
     let mut su = db.superuser().await;
@@ -1435,7 +1435,7 @@ async fn taking_over_never_rewrites_call_logs_and_old_calls_count_once() {
 #[tokio::test]
 async fn migrated_legacy_database_closes_the_holes() {
     let db = fresh_db(Fixture::Legacy);
-    for file in FILES {
+    for file in files() {
         db.apply(&format!("sql/{file}"), Some(ADMIN));
     }
     let mut su = db.superuser().await;

@@ -108,13 +108,10 @@ pub fn repo_path(rel: &str) -> String {
     format!("{}/{}", env!("CARGO_MANIFEST_DIR"), rel)
 }
 
-pub const FILES: [&str; 5] = [
-    "schema.sql",
-    "assistant-schema.sql",
-    "phone-number-schema.sql",
-    "call-logs-schema.sql",
-    "missing-tables-schema.sql",
-];
+/// The five files in the order vmx applies them (the embedded catalogue's order).
+pub fn files() -> Vec<&'static str> {
+    vmx::catalog::migrations().iter().map(|m| m.name).collect()
+}
 
 fn template(fixture: Fixture) -> &'static str {
     static TEMPLATES: [OnceLock<String>; 5] = [
@@ -184,7 +181,7 @@ fn build_template(fixture: Fixture) -> String {
                 None,
                 &format!("CREATE DATABASE {name} TEMPLATE {compat} OWNER {ADMIN}"),
             );
-            for file in FILES {
+            for file in files() {
                 s.psql(
                     &name,
                     Some(ADMIN),
