@@ -133,6 +133,34 @@ mod tests {
         );
     }
 
+    /// The text of `CREATE OR REPLACE FUNCTION public.<name>() … $$;` in `sql`.
+    fn function_text<'a>(sql: &'a str, name: &str) -> &'a str {
+        let head = format!("CREATE OR REPLACE FUNCTION public.{name}()");
+        let start = sql
+            .find(&head)
+            .unwrap_or_else(|| panic!("{name} not found"));
+        let body = &sql[start..];
+        let end = body
+            .find("\n$$;")
+            .unwrap_or_else(|| panic!("{name} has no end"));
+        &body[..end]
+    }
+
+    /// missing-tables-schema.sql carries copies so it works alone on an
+    /// Option B database; a fix made to one copy must reach the other.
+    #[test]
+    fn option_b_copies_stay_identical_to_their_originals() {
+        let file = |v| &by_version(v).expect("embedded").sql;
+        assert_eq!(
+            function_text(file(1), "set_updated_at"),
+            function_text(file(5), "set_updated_at")
+        );
+        assert_eq!(
+            function_text(file(4), "call_logs_track_completion"),
+            function_text(file(5), "call_logs_track_completion")
+        );
+    }
+
     #[test]
     fn find_accepts_version_or_name() {
         assert_eq!(find("3").map(|m| m.name), Some("phone-number-schema.sql"));
