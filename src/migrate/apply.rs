@@ -15,31 +15,14 @@ pub async fn apply(
     migration: &Migration,
     statement_lock_timeout: u64,
 ) -> Result<i64> {
-    let mut tx = conn.begin().await.context("cannot begin a transaction")?;
-    set_lock_timeout(&mut tx, statement_lock_timeout).await?;
-    let started = Instant::now();
-    if let Err(e) = sqlx::raw_sql(&migration.sql).execute(&mut *tx).await {
-        let _ = tx.rollback().await;
-        let at = locate(conn, &migration.sql, &e, statement_lock_timeout).await;
-        return Err(failed(migration.name, at, &e).into());
-    }
-    let execution_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-    sqlx::query(
-        "INSERT INTO vmx.schema_history (version, name, checksum, applied_by, execution_ms, vmx_version)
-         VALUES ($1, $2, $3, current_user, $4, $5)",
+    run(
+        conn,
+        migration.name,
+        &migration.sql,
+        statement_lock_timeout,
+        Some(migration),
     )
-    .bind(migration.version)
-    .bind(migration.name)
-    .bind(&migration.checksum)
-    .bind(execution_ms)
-    .bind(env!("CARGO_PKG_VERSION"))
-    .execute(&mut *tx)
     .await
-    .map_err(|e| failed(migration.name, None, &e))?;
-    tx.commit()
-        .await
-        .map_err(|e| failed(migration.name, None, &e))?;
-    Ok(execution_ms)
 }
 
 /// Runs a file that is not recorded in history (the Supabase stand-in) in one transaction.
@@ -49,6 +32,18 @@ pub async fn run_unrecorded(
     sql: &str,
     statement_lock_timeout: u64,
 ) -> Result<i64> {
+    run(conn, name, sql, statement_lock_timeout, None).await
+}
+
+/// One transaction: a bounded `lock_timeout`, the text through the simple
+/// query protocol, and — for a recorded migration — its history row.
+async fn run(
+    conn: &mut PgConnection,
+    name: &str,
+    sql: &str,
+    statement_lock_timeout: u64,
+    record: Option<&Migration>,
+) -> Result<i64> {
     let mut tx = conn.begin().await.context("cannot begin a transaction")?;
     set_lock_timeout(&mut tx, statement_lock_timeout).await?;
     let started = Instant::now();
@@ -57,8 +52,23 @@ pub async fn run_unrecorded(
         let at = locate(conn, sql, &e, statement_lock_timeout).await;
         return Err(failed(name, at, &e).into());
     }
+    let execution_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+    if let Some(migration) = record {
+        sqlx::query(
+            "INSERT INTO vmx.schema_history (version, name, checksum, applied_by, execution_ms, vmx_version)
+             VALUES ($1, $2, $3, current_user, $4, $5)",
+        )
+        .bind(migration.version)
+        .bind(migration.name)
+        .bind(&migration.checksum)
+        .bind(execution_ms)
+        .bind(env!("CARGO_PKG_VERSION"))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| failed(name, None, &e))?;
+    }
     tx.commit().await.map_err(|e| failed(name, None, &e))?;
-    Ok(i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX))
+    Ok(execution_ms)
 }
 
 /// So a file never queues long behind production traffic for a table lock.
