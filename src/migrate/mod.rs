@@ -34,6 +34,18 @@ enum State {
     NotRequested,
 }
 
+/// What a run up to file `last` does with `m`, given what is recorded:
+/// `WouldApply` for a file that is pending.
+fn planned(recorded: &[Applied], m: &Migration, last: i32) -> State {
+    if history::find(recorded, m.version).is_some() {
+        State::AlreadyApplied
+    } else if m.version > last {
+        State::NotRequested
+    } else {
+        State::WouldApply
+    }
+}
+
 impl State {
     fn id(self) -> &'static str {
         match self {
@@ -157,7 +169,7 @@ pub async fn migrate(ctx: &Ctx, args: &MigrateArgs) -> Result<()> {
 
     let pending_to_apply = catalog::migrations()
         .iter()
-        .filter(|m| m.version <= last && history::find(&recorded, m.version).is_none())
+        .filter(|m| planned(&recorded, m, last) == State::WouldApply)
         .collect::<Vec<_>>();
     if needs_compat || !pending_to_apply.is_empty() {
         let needs = preflight::Needs {
@@ -173,13 +185,7 @@ pub async fn migrate(ctx: &Ctx, args: &MigrateArgs) -> Result<()> {
             .iter()
             .map(|m| Outcome {
                 migration: m,
-                state: if history::find(&recorded, m.version).is_some() {
-                    State::AlreadyApplied
-                } else if m.version > last {
-                    State::NotRequested
-                } else {
-                    State::WouldApply
-                },
+                state: planned(&recorded, m, last),
                 execution_ms: None,
             })
             .collect();
@@ -260,27 +266,16 @@ async fn migrate_locked(
 
     let mut outcomes = Vec::new();
     for m in catalog::migrations() {
-        let outcome = if history::find(&recorded, m.version).is_some() {
-            Outcome {
-                migration: m,
-                state: State::AlreadyApplied,
-                execution_ms: None,
-            }
-        } else if m.version > last {
-            Outcome {
-                migration: m,
-                state: State::NotRequested,
-                execution_ms: None,
-            }
-        } else {
-            progress.working(format!("applying {} {}", m.version, m.name));
-            let ms = apply::apply(&mut *conn, m, slt).await?;
-            Outcome {
-                migration: m,
-                state: State::Applied,
-                execution_ms: Some(ms),
-            }
+        let mut outcome = Outcome {
+            migration: m,
+            state: planned(&recorded, m, last),
+            execution_ms: None,
         };
+        if outcome.state == State::WouldApply {
+            progress.working(format!("applying {} {}", m.version, m.name));
+            outcome.execution_ms = Some(apply::apply(&mut *conn, m, slt).await?);
+            outcome.state = State::Applied;
+        }
         if outcome.state != State::NotRequested {
             progress.outcome(&outcome);
         }
