@@ -97,18 +97,10 @@ impl Bench {
 
     /// `tpl`: compat layer installed by the superuser, the Supabase-shaped admin role granted.
     fn prepare_template(&self) {
-        self.sql(
-            "postgres",
-            &format!("CREATE ROLE {ADMIN} LOGIN CREATEROLE BYPASSRLS"),
-        );
+        self.sql("postgres", &vmx::check::supabase_admin_role_sql(ADMIN));
         self.sql("postgres", &format!("CREATE DATABASE tpl OWNER {ADMIN}"));
         self.psql("tpl", None, &["-f", &self.file("sql/supabase-compat.sql")]);
-        self.sql(
-            "tpl",
-            &format!(
-                "GRANT anon, authenticated, service_role TO {ADMIN}; GRANT USAGE ON SCHEMA auth TO {ADMIN}; GRANT ALL ON auth.users TO {ADMIN};"
-            ),
-        );
+        self.sql("tpl", &vmx::check::supabase_admin_grants_sql(ADMIN));
     }
 
     /// A new database from `tpl`.

@@ -18,6 +18,28 @@ const ADMIN_ROLE: &str = "vmx_admin";
 /// The database the sandbox holds the schema in.
 const DATABASE: &str = "voicematrix";
 
+/// Creates `role`, shaped like hosted Supabase's `postgres`, if absent: not a
+/// superuser, CREATEROLE, BYPASSRLS. Roles are cluster-wide: run it once.
+pub fn supabase_admin_role_sql(role: &str) -> String {
+    format!(
+        "DO $$ BEGIN
+           IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN
+             CREATE ROLE {role} LOGIN CREATEROLE BYPASSRLS;
+           END IF;
+         END $$;"
+    )
+}
+
+/// In a database with the compat layer: what Supabase's `postgres` holds
+/// there — membership of the API roles and ALL on `auth.users`.
+pub fn supabase_admin_grants_sql(role: &str) -> String {
+    format!(
+        "GRANT anon, authenticated, service_role TO {role};
+         GRANT USAGE ON SCHEMA auth TO {role};
+         GRANT ALL ON auth.users TO {role};"
+    )
+}
+
 /// `vmx check`: throwaway PostgreSQL → compat → migrate → verify --probe → gone.
 pub async fn check(ctx: &Ctx, keep: bool) -> Result<()> {
     let sandbox = start_prepared(ctx).await?;
@@ -65,16 +87,10 @@ async fn start_prepared(ctx: &Ctx) -> Result<Sandbox> {
     let mut conn = PgConnection::connect(&sandbox.url())
         .await
         .context("cannot connect to the throwaway PostgreSQL")?;
-    sqlx::raw_sql(&format!(
-        "DO $$ BEGIN
-           IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{ADMIN_ROLE}') THEN
-             CREATE ROLE {ADMIN_ROLE} LOGIN CREATEROLE BYPASSRLS;
-           END IF;
-         END $$;"
-    ))
-    .execute(&mut conn)
-    .await
-    .context("cannot create the admin role")?;
+    sqlx::raw_sql(&supabase_admin_role_sql(ADMIN_ROLE))
+        .execute(&mut conn)
+        .await
+        .context("cannot create the admin role")?;
     // CREATE DATABASE refuses to run inside the implicit transaction of a multi-statement query.
     sqlx::raw_sql(&format!("CREATE DATABASE {DATABASE} OWNER {ADMIN_ROLE}"))
         .execute(&mut conn)
@@ -90,14 +106,10 @@ async fn start_prepared(ctx: &Ctx) -> Result<Sandbox> {
         .execute(&mut *tx)
         .await
         .context("supabase-compat.sql failed on the throwaway PostgreSQL")?;
-    sqlx::raw_sql(&format!(
-        "GRANT anon, authenticated, service_role TO {ADMIN_ROLE};
-         GRANT USAGE ON SCHEMA auth TO {ADMIN_ROLE};
-         GRANT ALL ON auth.users TO {ADMIN_ROLE};"
-    ))
-    .execute(&mut *tx)
-    .await
-    .context("cannot grant the admin role what Supabase's postgres role has")?;
+    sqlx::raw_sql(&supabase_admin_grants_sql(ADMIN_ROLE))
+        .execute(&mut *tx)
+        .await
+        .context("cannot grant the admin role what Supabase's postgres role has")?;
     tx.commit().await?;
     conn.close().await.ok();
     if ctx.verbose > 0 {

@@ -164,15 +164,7 @@ fn build_template(fixture: Fixture) -> String {
                 ],
             );
             // Supabase lets its `postgres` role create triggers on auth.users and delete users.
-            s.sql(
-                &name,
-                None,
-                &format!(
-                    "GRANT anon, authenticated, service_role TO {ADMIN};
-                     GRANT USAGE ON SCHEMA auth TO {ADMIN};
-                     GRANT ALL ON auth.users TO {ADMIN};"
-                ),
-            );
+            s.sql(&name, None, &vmx::check::supabase_admin_grants_sql(ADMIN));
         }
         Fixture::Schema => {
             let compat = template(Fixture::Compat);
@@ -233,13 +225,7 @@ fn ensure_admin_role(s: &Server) {
     s.sql(
         "postgres",
         None,
-        &format!(
-            "DO $$ BEGIN
-               IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{ADMIN}') THEN
-                 CREATE ROLE {ADMIN} LOGIN CREATEROLE BYPASSRLS;
-               END IF;
-             END $$;"
-        ),
+        &vmx::check::supabase_admin_role_sql(ADMIN),
     );
 }
 
