@@ -7,7 +7,6 @@
 //! work as a superuser would fail in production.
 
 use crate::catalog::SUPABASE_COMPAT_SQL;
-use crate::cli::{Format, LockArgs, MigrateArgs};
 use crate::output::Ctx;
 use crate::sandbox::Sandbox;
 use anyhow::{anyhow, Context, Result};
@@ -128,17 +127,13 @@ fn admin_url(sandbox: &Sandbox) -> String {
 /// Applies the five files; their per-file lines only with `-v` in human
 /// format, so the checklist stays the output (and JSON stays one document).
 async fn migrate_quietly(ctx: &Ctx, url: &str) -> Result<()> {
-    let mut migrate_ctx = ctx.with_database_url(url.to_string());
-    migrate_ctx.quiet = ctx.quiet || ctx.verbose == 0 || ctx.format != Format::Human;
-    migrate_ctx.format = Format::Human;
-    let args = MigrateArgs {
-        dry_run: false,
-        to: None,
-        supabase_compat: false,
-        lock: LockArgs {
-            lock_timeout: 60,
-            statement_lock_timeout: 10,
-        },
-    };
-    crate::migrate::migrate(&migrate_ctx, &args).await
+    let migrate_ctx = ctx.with_database_url(url.to_string());
+    let (target, mut conn) = migrate_ctx.connect().await?;
+    let show = !ctx.quiet && ctx.verbose > 0 && ctx.progress();
+    let mut progress = crate::commands::HumanProgress::new(&migrate_ctx, false, 60);
+    let mut silent = ();
+    let progress: &mut dyn crate::migrate::Progress = if show { &mut progress } else { &mut silent };
+    crate::migrate::migrate(&mut conn, &target.display, &crate::migrate::Options::default(), progress)
+        .await?;
+    Ok(())
 }

@@ -4,15 +4,19 @@
 //! Layout, one module per job: `catalog` (the embedded files), `connect` (the
 //! database connection), `migrate` (history, lock, apply, status, add-missing),
 //! `verify` (expectations, checks, probes), `report` (human, JSON, JUnit),
-//! `sandbox` (the throwaway PostgreSQL), `check` (the two put together).
+//! `sandbox` (the throwaway PostgreSQL), `check` (the two put together),
+//! `releases` (every released revision of the files), `commands` (what each
+//! command prints; the engines return, only `commands` and `report` print).
 
 pub mod catalog;
 pub mod check;
 pub mod cli;
+pub mod commands;
 pub mod connect;
 pub mod error;
 pub mod migrate;
 pub mod output;
+pub mod releases;
 pub mod report;
 pub mod sandbox;
 pub mod verify;

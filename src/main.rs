@@ -33,10 +33,10 @@ async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
     match command {
         Command::List => list(ctx),
         Command::Show { file } => show(&file),
-        Command::Status { exit_code } => vmx::migrate::status(ctx, exit_code).await,
-        Command::Migrate(args) => vmx::migrate::migrate(ctx, &args).await,
+        Command::Status { exit_code } => vmx::commands::status::run(ctx, exit_code).await,
+        Command::Migrate(args) => vmx::commands::migrate::run(ctx, &args).await,
         Command::AddMissing { dry_run, lock } => {
-            vmx::migrate::add_missing(ctx, dry_run, &lock).await
+            vmx::commands::add_missing::run(ctx, dry_run, &lock).await
         }
         Command::Verify { probe } => vmx::verify::verify(ctx, probe).await,
         Command::Check { keep } => vmx::check::check(ctx, keep).await,

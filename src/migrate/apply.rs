@@ -1,6 +1,7 @@
 //! Applying one file: its own transaction, a bounded `lock_timeout`, the text
 //! through the simple query protocol, and its history row — all or nothing.
 
+use super::history::{self, Applied};
 use crate::catalog::Migration;
 use crate::error::VmxError;
 use anyhow::{Context, Result};
@@ -8,11 +9,13 @@ use sqlx::postgres::PgErrorPosition;
 use sqlx::{Acquire, PgConnection};
 use std::time::Instant;
 
-/// Applies `migration` and records it; returns the execution time in ms.
+/// Applies `migration` and records it (superseding `replaces`, the row of an
+/// earlier revision, in the same transaction); returns the execution time in ms.
 /// On failure the transaction is rolled back and the error names file, SQLSTATE and line.
 pub async fn apply(
     conn: &mut PgConnection,
     migration: &Migration,
+    replaces: Option<&Applied>,
     statement_lock_timeout: u64,
 ) -> Result<i64> {
     run(
@@ -20,7 +23,7 @@ pub async fn apply(
         migration.name,
         &migration.sql,
         statement_lock_timeout,
-        Some(migration),
+        Some((migration, replaces)),
     )
     .await
 }
@@ -42,7 +45,7 @@ async fn run(
     name: &str,
     sql: &str,
     statement_lock_timeout: u64,
-    record: Option<&Migration>,
+    record: Option<(&Migration, Option<&Applied>)>,
 ) -> Result<i64> {
     let mut tx = conn.begin().await.context("cannot begin a transaction")?;
     set_lock_timeout(&mut tx, statement_lock_timeout).await?;
@@ -53,19 +56,10 @@ async fn run(
         return Err(failed(name, at, &e).into());
     }
     let execution_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-    if let Some(migration) = record {
-        sqlx::query(
-            "INSERT INTO vmx.schema_history (version, name, checksum, applied_by, execution_ms, vmx_version)
-             VALUES ($1, $2, $3, current_user, $4, $5)",
-        )
-        .bind(migration.version)
-        .bind(migration.name)
-        .bind(&migration.checksum)
-        .bind(execution_ms)
-        .bind(env!("CARGO_PKG_VERSION"))
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| failed(name, None, &e))?;
+    if let Some((migration, replaces)) = record {
+        history::record(&mut tx, migration, execution_ms, replaces)
+            .await
+            .map_err(|e| failed(name, None, &e))?;
     }
     tx.commit().await.map_err(|e| failed(name, None, &e))?;
     Ok(execution_ms)

@@ -18,7 +18,7 @@ const RETRY: Duration = Duration::from_millis(150);
 pub async fn acquire(
     conn: &mut PgConnection,
     timeout: Duration,
-    waiting: impl Fn(&str),
+    mut waiting: impl FnMut(&str),
 ) -> Result<()> {
     let deadline = Instant::now() + timeout;
     let mut told = false;

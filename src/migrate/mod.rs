@@ -1,8 +1,11 @@
-//! `vmx migrate`, `vmx status`, `vmx add-missing` (issue 3): the five embedded
-//! files applied once each, in order, checksummed, under a lock, crash-safe.
+//! The migration engine behind `vmx migrate`, `vmx status` and `vmx add-missing`:
+//! the five embedded files applied once each, in order, checksummed, under a
+//! lock, crash-safe, and upgraded when an earlier release applied them.
 //!
-//! `history` is the record, `lock` keeps runs apart, `apply` runs one file in
-//! its own transaction; this module is the three commands, read top to bottom.
+//! `history` is the record and its one drift rule, `lock` keeps runs apart,
+//! `apply` runs one file in its own transaction. This module plans and runs;
+//! it returns reports and tells a `Progress` what happens, and prints nothing
+//! (the command layer, `crate::commands`, does).
 
 pub mod apply;
 pub mod history;
@@ -10,569 +13,431 @@ pub mod lock;
 pub mod preflight;
 
 use crate::catalog::{self, Migration, MISSING_TABLES_VERSION, SUPABASE_COMPAT_SQL};
-use crate::cli::{Format, LockArgs, MigrateArgs};
 use crate::error::VmxError;
-use crate::output::Ctx;
+use crate::releases::Revision;
 use anyhow::{Context, Result};
-use colored::Colorize;
-use history::Applied;
-use serde_json::json;
+use history::{Applied, FileState};
 use sqlx::PgConnection;
-use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 /// The four tables `add-missing` builds on (files 1-4).
 const FIRST_FOUR_TABLES: [&str; 4] = ["profiles", "assistants", "phone_numbers", "call_logs"];
 
-/// What happened (or would happen) to one file in this run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
+/// What a run does with its target, as given on the command line.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Print the plan and change nothing.
+    pub dry_run: bool,
+    /// Stop after file N.
+    pub to: Option<i32>,
+    /// Install the Supabase stand-in where `auth.users` is absent.
+    pub supabase_compat: bool,
+    /// How long to wait for another run's migration lock.
+    pub lock_timeout: Duration,
+    /// Seconds a statement may wait for a table lock held by production traffic.
+    pub statement_lock_timeout: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            dry_run: false,
+            to: None,
+            supabase_compat: false,
+            lock_timeout: Duration::from_secs(60),
+            statement_lock_timeout: 10,
+        }
+    }
+}
+
+/// What happened (or, in a dry run, would happen) to one file in this run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
     Applied,
+    /// Re-applied over the text of an earlier release.
+    Upgraded { from: &'static Revision },
+    /// The history row named another file; its name was repaired.
+    Repaired { was: String },
     AlreadyApplied,
     WouldApply,
+    WouldUpgrade { from: &'static Revision },
+    WouldRepair { was: String },
     /// After `--to N`.
     NotRequested,
 }
 
-/// What a run up to file `last` does with `m`, given what is recorded:
-/// `WouldApply` for a file that is pending.
-fn planned(recorded: &[Applied], m: &Migration, last: i32) -> State {
-    if history::find(recorded, m.version).is_some() {
-        State::AlreadyApplied
-    } else if m.version > last {
-        State::NotRequested
-    } else {
-        State::WouldApply
-    }
-}
-
-impl State {
-    fn id(self) -> &'static str {
+impl Step {
+    pub fn id(&self) -> &'static str {
         match self {
-            State::Applied => "applied",
-            State::AlreadyApplied => "already_applied",
-            State::WouldApply => "would_apply",
-            State::NotRequested => "not_requested",
+            Step::Applied => "applied",
+            Step::Upgraded { .. } => "upgraded",
+            Step::Repaired { .. } => "repaired",
+            Step::AlreadyApplied => "already_applied",
+            Step::WouldApply => "would_apply",
+            Step::WouldUpgrade { .. } => "would_upgrade",
+            Step::WouldRepair { .. } => "would_repair",
+            Step::NotRequested => "not_requested",
         }
     }
 
-    fn label(self) -> String {
-        let text = self.id().replace('_', " ");
-        let padded = format!("{text:<16}");
+    /// The release a (would-be) upgrade starts from.
+    pub fn from_release(&self) -> Option<&'static str> {
         match self {
-            State::Applied => padded.green().to_string(),
-            State::WouldApply => padded.yellow().to_string(),
-            State::AlreadyApplied | State::NotRequested => padded.dimmed().to_string(),
+            Step::Upgraded { from } | Step::WouldUpgrade { from } => Some(from.release),
+            _ => None,
         }
+    }
+
+    /// Changed the database (or would have, in a dry run).
+    pub fn changes(&self) -> bool {
+        !matches!(self, Step::AlreadyApplied | Step::NotRequested)
     }
 }
 
+/// One file's step in this run.
 #[derive(Debug, Clone)]
-struct Outcome {
-    migration: &'static Migration,
-    state: State,
-    execution_ms: Option<i64>,
+pub struct Outcome {
+    pub migration: &'static Migration,
+    pub step: Step,
+    pub execution_ms: Option<i64>,
 }
 
-impl Outcome {
-    fn json(&self) -> serde_json::Value {
-        json!({
-            "version": self.migration.version,
-            "name": self.migration.name,
-            "checksum": self.migration.checksum,
-            "state": self.state.id(),
-            "execution_ms": self.execution_ms,
-        })
-    }
+/// The Supabase stand-in in this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compat {
+    NotNeeded,
+    WouldInstall,
+    Installed { ms: i64 },
 }
 
-/// Per-file lines on stdout as they happen, a spinner on stderr only on a terminal.
-struct Progress {
-    human: bool,
-    dry_run: bool,
-    spinner: Option<indicatif::ProgressBar>,
-}
-
-impl Progress {
-    fn new(ctx: &Ctx, dry_run: bool) -> Progress {
-        let human = ctx.progress();
-        let spinner = (human && !dry_run && std::io::stderr().is_terminal()).then(|| {
-            let bar = indicatif::ProgressBar::new_spinner();
-            bar.enable_steady_tick(Duration::from_millis(100));
-            bar
-        });
-        Progress {
-            human,
-            dry_run,
-            spinner,
-        }
-    }
-
-    fn working(&self, message: String) {
-        if let Some(bar) = &self.spinner {
-            bar.set_message(message);
-        }
-    }
-
-    fn line(&self, text: String) {
-        if !self.human {
-            return;
-        }
-        match &self.spinner {
-            Some(bar) => bar.suspend(|| println!("{}", text.trim_end())),
-            None => println!("{}", text.trim_end()),
-        }
-    }
-
-    fn outcome(&self, o: &Outcome) {
-        let extra = match (o.state, o.execution_ms) {
-            (_, Some(ms)) => format!("{ms} ms"),
-            (State::WouldApply | State::AlreadyApplied, None) if self.dry_run => {
-                o.migration.checksum.dimmed().to_string()
-            }
-            _ => String::new(),
-        };
-        self.line(format!(
-            "{}{:>2} {:<27} {extra}",
-            o.state.label(),
-            o.migration.version,
-            o.migration.name
-        ));
-    }
-
-    fn done(&self) {
-        if let Some(bar) = &self.spinner {
-            bar.finish_and_clear();
+impl Compat {
+    pub fn id(self) -> &'static str {
+        match self {
+            Compat::NotNeeded => "not_needed",
+            Compat::WouldInstall => "would_install",
+            Compat::Installed { .. } => "installed",
         }
     }
 }
 
-/// `vmx migrate`: applies what is pending, in order, up to `--to N`.
-pub async fn migrate(ctx: &Ctx, args: &MigrateArgs) -> Result<()> {
-    ctx.require_not_junit("migrate")?;
+/// What `migrate` did.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub dry_run: bool,
+    pub compat: Compat,
+    pub outcomes: Vec<Outcome>,
+    pub elapsed: Duration,
+}
+
+impl Report {
+    pub fn count(&self, id: &str) -> usize {
+        self.outcomes.iter().filter(|o| o.step.id() == id).count()
+    }
+}
+
+/// What the engine tells the command layer while it works; every method has a
+/// do-nothing default, so a caller that wants silence passes `&mut ()`.
+pub trait Progress {
+    /// Another run holds the lock; told once, with the holder.
+    fn waiting_for_lock(&mut self, _holder: &str) {}
+    /// Something slow starts (a file is applied).
+    fn working(&mut self, _what: &str) {}
+    /// A file's step is final (reported as it happens, in order).
+    fn file_done(&mut self, _outcome: &Outcome) {}
+    fn compat_installed(&mut self, _ms: i64) {}
+}
+
+impl Progress for () {}
+
+/// The step a run up to file `last` takes for a file in this state.
+/// (`ChecksumUnknown` never gets here: it stops the run first.)
+fn planned(state: &FileState, m: &Migration, last: i32) -> Step {
+    match state {
+        FileState::Applied(_) | FileState::ChecksumUnknown { .. } => Step::AlreadyApplied,
+        _ if m.version > last => Step::NotRequested,
+        FileState::Pending => Step::WouldApply,
+        FileState::UpgradePending { from, .. } => Step::WouldUpgrade { from },
+        FileState::Renamed(a) => Step::WouldRepair {
+            was: a.name.clone(),
+        },
+    }
+}
+
+/// Carries out a planned step; returns the step taken and its execution time.
+async fn take(
+    conn: &mut PgConnection,
+    m: &'static Migration,
+    state: &FileState<'_>,
+    step: Step,
+    statement_lock_timeout: u64,
+) -> Result<(Step, Option<i64>)> {
+    Ok(match step {
+        Step::WouldApply => (
+            Step::Applied,
+            Some(apply::apply(conn, m, None, statement_lock_timeout).await?),
+        ),
+        Step::WouldUpgrade { from } => (
+            Step::Upgraded { from },
+            Some(apply::apply(conn, m, state.applied(), statement_lock_timeout).await?),
+        ),
+        Step::WouldRepair { was } => {
+            history::repair_name(conn, m).await?;
+            (Step::Repaired { was }, None)
+        }
+        other => (other, None),
+    })
+}
+
+/// `vmx migrate`: applies what is pending and upgrades what an earlier release applied, in order.
+pub async fn migrate(
+    conn: &mut PgConnection,
+    target: &str,
+    options: &Options,
+    progress: &mut dyn Progress,
+) -> Result<Report> {
     let started = Instant::now();
-    let (target, mut conn) = ctx.connect().await?;
-    let last = args.to.unwrap_or(i32::MAX);
+    let last = options.to.unwrap_or(i32::MAX);
 
-    // Before any change: the record must match this binary, and the target must be Supabase-shaped.
-    let recorded = history::read(&mut conn).await?;
-    history::require_consistent(&recorded)?;
-    let needs_compat = !has_auth_users(&mut conn).await?;
-    if needs_compat && !args.supabase_compat {
+    // Before any change: the record must be of a release, and the target Supabase-shaped.
+    let recorded = history::read(&mut *conn).await?;
+    let drift = history::drift(&recorded);
+    drift.require_consistent()?;
+    let needs_compat = !has_auth_users(&mut *conn).await?;
+    if needs_compat && !options.supabase_compat {
         return Err(VmxError::Prerequisite(format!(
-            "{} has no auth.users, so it is not a Supabase database; on plain PostgreSQL (CI) run \
-             `vmx migrate --supabase-compat` to install the stand-in roles and auth schema first",
-            target.display
+            "{target} has no auth.users, so it is not a Supabase database; on plain PostgreSQL (CI) run \
+             `vmx migrate --supabase-compat` to install the stand-in roles and auth schema first"
         ))
         .into());
     }
-
-    let pending_to_apply = catalog::migrations()
+    let plan: Vec<(&'static Migration, Step)> = drift
+        .files
         .iter()
-        .filter(|m| planned(&recorded, m, last) == State::WouldApply)
-        .collect::<Vec<_>>();
-    if needs_compat || !pending_to_apply.is_empty() {
+        .map(|(m, state)| (*m, planned(state, m, last)))
+        .collect();
+    let runs_file = |step: &Step| matches!(step, Step::WouldApply | Step::WouldUpgrade { .. });
+    if needs_compat || plan.iter().any(|(_, s)| runs_file(s)) {
         let needs = preflight::Needs {
             compat: needs_compat,
-            auth_trigger: pending_to_apply.iter().any(|m| m.version == 1),
+            auth_trigger: plan.iter().any(|(m, s)| m.version == 1 && runs_file(s)),
         };
-        preflight::require_privileges(&mut conn, needs).await?;
+        preflight::require_privileges(&mut *conn, needs).await?;
     }
 
-    let progress = Progress::new(ctx, args.dry_run);
-    if args.dry_run {
-        let outcomes: Vec<Outcome> = catalog::migrations()
-            .iter()
-            .map(|m| Outcome {
-                migration: m,
-                state: planned(&recorded, m, last),
+    if options.dry_run {
+        let outcomes = plan
+            .into_iter()
+            .map(|(migration, step)| Outcome {
+                migration,
+                step,
                 execution_ms: None,
             })
             .collect();
-        if needs_compat {
-            progress.line(format!(
-                "{}   supabase-compat.sql",
-                "would install".yellow()
-            ));
-        }
-        outcomes.iter().for_each(|o| progress.outcome(o));
-        let would = count(&outcomes, State::WouldApply);
-        progress.line(format!(
-            "dry run: {would} file(s) would be applied, {} already applied; nothing was changed",
-            count(&outcomes, State::AlreadyApplied)
-        ));
-        return print_json(ctx, &target.display, true, needs_compat, &outcomes, started);
+        return Ok(Report {
+            dry_run: true,
+            compat: if needs_compat {
+                Compat::WouldInstall
+            } else {
+                Compat::NotNeeded
+            },
+            outcomes,
+            elapsed: started.elapsed(),
+        });
     }
 
-    lock::acquire(
-        &mut conn,
-        Duration::from_secs(args.lock.lock_timeout),
-        |holder| waiting_for_lock(ctx, args.lock.lock_timeout, holder),
-    )
+    lock::acquire(&mut *conn, options.lock_timeout, |holder| {
+        progress.waiting_for_lock(holder)
+    })
     .await?;
-    let result = migrate_locked(&mut conn, args, last, &progress).await;
-    lock::release(&mut conn).await;
-    progress.done();
-    let (compat_installed, outcomes) = result?;
-
-    let applied = count(&outcomes, State::Applied);
-    let summary = if applied == 0 {
-        format!(
-            "nothing to do: {} file(s) already applied",
-            count(&outcomes, State::AlreadyApplied)
-        )
-    } else {
-        format!(
-            "{applied} file(s) applied, {} already applied, in {} ms",
-            count(&outcomes, State::AlreadyApplied),
-            started.elapsed().as_millis()
-        )
-    };
-    progress.line(summary);
-    print_json(
-        ctx,
-        &target.display,
-        false,
-        compat_installed,
-        &outcomes,
-        started,
-    )
+    let result = migrate_locked(&mut *conn, options, last, progress).await;
+    lock::release(&mut *conn).await;
+    let (compat, outcomes) = result?;
+    Ok(Report {
+        dry_run: false,
+        compat,
+        outcomes,
+        elapsed: started.elapsed(),
+    })
 }
 
-/// The part of `migrate` that runs under the lock: re-read what other runs did, then apply.
+/// The part of `migrate` that runs under the lock: re-read what other runs did, then act.
 async fn migrate_locked(
     conn: &mut PgConnection,
-    args: &MigrateArgs,
+    options: &Options,
     last: i32,
-    progress: &Progress,
-) -> Result<(bool, Vec<Outcome>)> {
-    let slt = args.lock.statement_lock_timeout;
+    progress: &mut dyn Progress,
+) -> Result<(Compat, Vec<Outcome>)> {
+    let slt = options.statement_lock_timeout;
     // Another run may have installed it while we waited.
-    let compat = !has_auth_users(&mut *conn).await?;
-    if compat {
-        progress.working("installing supabase-compat.sql".into());
-        let ms = apply::run_unrecorded(&mut *conn, "supabase-compat.sql", SUPABASE_COMPAT_SQL, slt)
-            .await?;
-        progress.line(format!(
-            "{}{:>2} {:<27} {ms} ms",
-            format!("{:<16}", "installed").green(),
-            "",
-            "supabase-compat.sql"
-        ));
+    let mut compat = Compat::NotNeeded;
+    if !has_auth_users(&mut *conn).await? {
+        progress.working("installing supabase-compat.sql");
+        let ms =
+            apply::run_unrecorded(&mut *conn, "supabase-compat.sql", SUPABASE_COMPAT_SQL, slt)
+                .await?;
+        progress.compat_installed(ms);
+        compat = Compat::Installed { ms };
     }
     history::ensure(&mut *conn).await?;
     let recorded = history::read(&mut *conn).await?;
-    history::require_consistent(&recorded)?;
+    let drift = history::drift(&recorded);
+    drift.require_consistent()?;
 
     let mut outcomes = Vec::new();
-    for m in catalog::migrations() {
-        let mut outcome = Outcome {
+    for (m, state) in &drift.files {
+        let step = planned(state, m, last);
+        if step.changes() {
+            progress.working(&format!("{} {} {}", step.id(), m.version, m.name));
+        }
+        let (step, execution_ms) = take(&mut *conn, m, state, step, slt).await?;
+        let outcome = Outcome {
             migration: m,
-            state: planned(&recorded, m, last),
-            execution_ms: None,
+            step,
+            execution_ms,
         };
-        if outcome.state == State::WouldApply {
-            progress.working(format!("applying {} {}", m.version, m.name));
-            outcome.execution_ms = Some(apply::apply(&mut *conn, m, slt).await?);
-            outcome.state = State::Applied;
-        }
-        if outcome.state != State::NotRequested {
-            progress.outcome(&outcome);
-        }
+        progress.file_done(&outcome);
         outcomes.push(outcome);
     }
     Ok((compat, outcomes))
 }
 
-/// `vmx status`: each file applied (when, by whom) / pending / checksum mismatch / unknown.
-pub async fn status(ctx: &Ctx, exit_code: bool) -> Result<()> {
-    ctx.require_not_junit("status")?;
-    let (target, mut conn) = ctx.connect().await?;
-    let recorded = history::read(&mut conn).await?;
+/// What `vmx status` shows: every current record read by the one drift rule.
+pub async fn status(conn: &mut PgConnection) -> Result<Vec<Applied>> {
+    history::read(conn).await
+}
 
-    struct Row<'a> {
-        version: i32,
-        name: String,
-        state: &'static str,
-        checksum: String,
-        applied: Option<&'a Applied>,
-    }
-    let mut rows: Vec<Row> = catalog::migrations()
-        .iter()
-        .map(|m| {
-            let applied = history::find(&recorded, m.version);
-            let state = match applied {
-                None => "pending",
-                Some(a) if a.checksum == m.checksum => "applied",
-                Some(_) => "checksum mismatch",
-            };
-            Row {
-                version: m.version,
-                name: m.name.to_string(),
-                state,
-                checksum: m.checksum.clone(),
-                applied,
-            }
-        })
-        .collect();
-    rows.extend(
-        recorded
-            .iter()
-            .filter(|a| catalog::by_version(a.version).is_none())
-            .map(|a| Row {
-                version: a.version,
-                name: a.name.clone(),
-                state: "unknown",
-                checksum: a.checksum.clone(),
-                applied: Some(a),
-            }),
-    );
-    let pending = rows.iter().filter(|r| r.state == "pending").count();
-    let drifted = history::require_consistent(&recorded);
-
-    if ctx.format == Format::Json {
-        let files: Vec<_> = rows
-            .iter()
-            .map(|r| {
-                json!({
-                    "version": r.version,
-                    "name": r.name,
-                    "state": r.state,
-                    "checksum": r.checksum,
-                    "recorded_checksum": r.applied.map(|a| a.checksum.clone()),
-                    "applied_at": r.applied.map(|a| a.applied_at.to_rfc3339()),
-                    "applied_by": r.applied.map(|a| a.applied_by.clone()),
-                    "execution_ms": r.applied.map(|a| a.execution_ms),
-                })
-            })
-            .collect();
-        let doc = json!({
-            "target": target.display,
-            "up_to_date": pending == 0 && drifted.is_ok(),
-            "pending": pending,
-            "files": files,
-        });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
-    } else if !ctx.quiet {
-        let mut table = comfy_table::Table::new();
-        table
-            .load_preset(comfy_table::presets::NOTHING)
-            .set_header(["#", "file", "state", "applied at", "by", "duration"]);
-        for r in &rows {
-            let state = match r.state {
-                "applied" => r.state.green(),
-                "pending" => r.state.yellow(),
-                _ => r.state.red().bold(),
-            };
-            table.add_row([
-                r.version.to_string(),
-                r.name.clone(),
-                state.to_string(),
-                r.applied
-                    .map(|a| history::format_time(&a.applied_at))
-                    .unwrap_or_default(),
-                r.applied.map(|a| a.applied_by.clone()).unwrap_or_default(),
-                r.applied
-                    .map(|a| format!("{} ms", a.execution_ms))
-                    .unwrap_or_default(),
-            ]);
-        }
-        println!("{table}");
-        match (&drifted, pending) {
-            (Err(_), _) => println!(
-                "{}",
-                "history does not match the embedded files — see `vmx status --format json`".red()
-            ),
-            (Ok(()), 0) => println!("up to date: all {} files applied", rows.len()),
-            (Ok(()), n) => println!("{n} file(s) pending — run `vmx migrate`"),
-        }
-    }
-
-    if exit_code {
-        drifted?;
-        if pending > 0 {
-            return Err(VmxError::Pending { pending }.into());
-        }
-    }
-    Ok(())
+/// What `add-missing` did.
+#[derive(Debug, Clone)]
+pub struct AddMissingReport {
+    pub dry_run: bool,
+    pub outcome: Outcome,
+    /// Users in `auth.users` that had no `user_limits` row before the file ran.
+    pub backfilled_users: i64,
+    /// Earlier files an earlier release applied: `vmx migrate` upgrades them.
+    pub upgrades_pending: Vec<&'static Migration>,
+    pub elapsed: Duration,
 }
 
 /// `vmx add-missing`: Option B — only `missing-tables-schema.sql`, recorded, with existing users backfilled.
-pub async fn add_missing(ctx: &Ctx, dry_run: bool, lock_args: &LockArgs) -> Result<()> {
-    ctx.require_not_junit("add-missing")?;
+pub async fn add_missing(
+    conn: &mut PgConnection,
+    target: &str,
+    options: &Options,
+    progress: &mut dyn Progress,
+) -> Result<AddMissingReport> {
     let started = Instant::now();
-    let (target, mut conn) = ctx.connect().await?;
     let file = catalog::by_version(MISSING_TABLES_VERSION)
         .context("this binary embeds no missing-tables-schema.sql")?;
-
-    if !has_auth_users(&mut conn).await? {
+    if !has_auth_users(&mut *conn).await? {
         return Err(VmxError::Prerequisite(format!(
-            "{} has no auth.users, so it is not a Supabase database; add-missing completes a hand-built \
-             Supabase setup — on plain PostgreSQL use `vmx migrate --supabase-compat`",
-            target.display
+            "{target} has no auth.users, so it is not a Supabase database; add-missing completes a hand-built \
+             Supabase setup — on plain PostgreSQL use `vmx migrate --supabase-compat`"
         ))
         .into());
     }
-    let absent = absent_tables(&mut conn, &FIRST_FOUR_TABLES).await?;
+    let absent = absent_tables(&mut *conn, &FIRST_FOUR_TABLES).await?;
     if !absent.is_empty() {
         return Err(VmxError::Prerequisite(format!(
-            "{} lacks {}, which the first four files create; add-missing only completes a database \
+            "{target} lacks {}, which the first four files create; add-missing only completes a database \
              that has them — run `vmx migrate` to apply all five files",
-            target.display,
             absent.join(", ")
         ))
         .into());
     }
-    let recorded = history::read(&mut conn).await?;
-    history::require_consistent(&recorded)?;
-
-    let already = history::find(&recorded, file.version).is_some();
-    if !already {
+    let recorded = history::read(&mut *conn).await?;
+    let drift = history::drift(&recorded);
+    drift.require_consistent()?;
+    let upgrades_pending = upgrades_before(&drift, file.version);
+    let step = planned(&drift.files[file_index(file)].1, file, i32::MAX);
+    if matches!(step, Step::WouldApply | Step::WouldUpgrade { .. }) {
         let needs = preflight::Needs {
             compat: false,
             auth_trigger: false,
         };
-        preflight::require_privileges(&mut conn, needs).await?;
+        preflight::require_privileges(&mut *conn, needs).await?;
     }
-    let progress = Progress::new(ctx, dry_run);
-    if already || dry_run {
-        let users = if already {
+    if options.dry_run || !step.changes() {
+        let backfilled_users = if step.changes() {
+            users_without_limits(&mut *conn).await?
+        } else {
             0
-        } else {
-            users_without_limits(&mut conn).await?
         };
-        let outcome = Outcome {
-            migration: file,
-            state: if already {
-                State::AlreadyApplied
-            } else {
-                State::WouldApply
+        return Ok(AddMissingReport {
+            dry_run: options.dry_run,
+            outcome: Outcome {
+                migration: file,
+                step,
+                execution_ms: None,
             },
-            execution_ms: None,
-        };
-        progress.outcome(&outcome);
-        progress.line(if already {
-            "nothing to do: missing-tables-schema.sql is already applied".to_string()
-        } else {
-            format!("dry run: would add the missing tables and backfill user_limits for {users} existing user(s); nothing was changed")
+            backfilled_users,
+            upgrades_pending,
+            elapsed: started.elapsed(),
         });
-        return print_add_missing_json(ctx, &target.display, dry_run, &outcome, users);
     }
 
-    lock::acquire(
-        &mut conn,
-        Duration::from_secs(lock_args.lock_timeout),
-        |holder| waiting_for_lock(ctx, lock_args.lock_timeout, holder),
-    )
+    lock::acquire(&mut *conn, options.lock_timeout, |holder| {
+        progress.waiting_for_lock(holder)
+    })
     .await?;
-    let result = add_missing_locked(&mut conn, file, lock_args, &progress).await;
-    lock::release(&mut conn).await;
-    progress.done();
-    let (outcome, users) = result?;
-    progress.outcome(&outcome);
-    progress.line(match outcome.state {
-        State::Applied => format!(
-            "missing tables added; user_limits backfilled for {users} existing user(s) in {} ms",
-            started.elapsed().as_millis()
-        ),
-        _ => "nothing to do: missing-tables-schema.sql is already applied".to_string(),
-    });
-    print_add_missing_json(ctx, &target.display, false, &outcome, users)
+    let result = add_missing_locked(&mut *conn, file, options, progress).await;
+    lock::release(&mut *conn).await;
+    let (outcome, backfilled_users) = result?;
+    Ok(AddMissingReport {
+        dry_run: false,
+        outcome,
+        backfilled_users,
+        upgrades_pending,
+        elapsed: started.elapsed(),
+    })
 }
 
 /// Under the lock: another run may have applied the file while we waited.
 async fn add_missing_locked(
     conn: &mut PgConnection,
     file: &'static Migration,
-    lock_args: &LockArgs,
-    progress: &Progress,
+    options: &Options,
+    progress: &mut dyn Progress,
 ) -> Result<(Outcome, i64)> {
     history::ensure(&mut *conn).await?;
     let recorded = history::read(&mut *conn).await?;
-    history::require_consistent(&recorded)?;
-    if history::find(&recorded, file.version).is_some() {
-        let outcome = Outcome {
-            migration: file,
-            state: State::AlreadyApplied,
-            execution_ms: None,
-        };
-        return Ok((outcome, 0));
+    let drift = history::drift(&recorded);
+    drift.require_consistent()?;
+    let state = &drift.files[file_index(file)].1;
+    let step = planned(state, file, i32::MAX);
+    let users = if step.changes() {
+        users_without_limits(&mut *conn).await?
+    } else {
+        0
+    };
+    if step.changes() {
+        progress.working(&format!("{} {} {}", step.id(), file.version, file.name));
     }
-    let users = users_without_limits(&mut *conn).await?;
-    progress.working(format!("applying {} {}", file.version, file.name));
-    // The file backfills user_limits for every profile itself, set-based, in the same transaction.
-    let ms = apply::apply(&mut *conn, file, lock_args.statement_lock_timeout).await?;
+    // The file backfills user_limits itself, set-based, in the same transaction.
+    let (step, execution_ms) = take(conn, file, state, step, options.statement_lock_timeout).await?;
     let outcome = Outcome {
         migration: file,
-        state: State::Applied,
-        execution_ms: Some(ms),
+        step,
+        execution_ms,
     };
+    progress.file_done(&outcome);
     Ok((outcome, users))
 }
 
-/// Progress, so a waiting run does not look hung (stderr: it is not the command's data).
-fn waiting_for_lock(ctx: &Ctx, seconds: u64, holder: &str) {
-    if ctx.progress() {
-        eprintln!(
-            "waiting up to {seconds} s for the migration lock held by another vmx run ({holder})"
-        );
-    }
+fn file_index(file: &Migration) -> usize {
+    catalog::migrations()
+        .iter()
+        .position(|m| m.version == file.version)
+        .expect("an embedded file")
 }
 
-fn count(outcomes: &[Outcome], state: State) -> usize {
-    outcomes.iter().filter(|o| o.state == state).count()
-}
-
-fn print_json(
-    ctx: &Ctx,
-    target: &str,
-    dry_run: bool,
-    compat: bool,
-    outcomes: &[Outcome],
-    started: Instant,
-) -> Result<()> {
-    if ctx.format != Format::Json {
-        return Ok(());
-    }
-    let compat_state = match (compat, dry_run) {
-        (false, _) => "not_needed",
-        (true, true) => "would_install",
-        (true, false) => "installed",
-    };
-    let doc = json!({
-        "ok": true,
-        "target": target,
-        "dry_run": dry_run,
-        "supabase_compat": compat_state,
-        "applied": count(outcomes, State::Applied),
-        "already_applied": count(outcomes, State::AlreadyApplied),
-        "would_apply": count(outcomes, State::WouldApply),
-        "elapsed_ms": started.elapsed().as_millis() as u64,
-        "files": outcomes.iter().map(Outcome::json).collect::<Vec<_>>(),
-    });
-    println!("{}", serde_json::to_string_pretty(&doc)?);
-    Ok(())
-}
-
-fn print_add_missing_json(
-    ctx: &Ctx,
-    target: &str,
-    dry_run: bool,
-    outcome: &Outcome,
-    users: i64,
-) -> Result<()> {
-    if ctx.format != Format::Json {
-        return Ok(());
-    }
-    let doc = json!({
-        "ok": true,
-        "target": target,
-        "dry_run": dry_run,
-        "file": outcome.json(),
-        "backfilled_users": users,
-    });
-    println!("{}", serde_json::to_string_pretty(&doc)?);
-    Ok(())
+/// Earlier files than `version` that an earlier release applied.
+fn upgrades_before(drift: &history::Drift, version: i32) -> Vec<&'static Migration> {
+    drift
+        .files
+        .iter()
+        .filter(|(m, s)| m.version < version && matches!(s, FileState::UpgradePending { .. }))
+        .map(|(m, _)| *m)
+        .collect()
 }
 
 async fn has_auth_users(conn: &mut PgConnection) -> Result<bool> {
@@ -596,7 +461,7 @@ async fn absent_tables(conn: &mut PgConnection, names: &[&str]) -> Result<Vec<St
     .context("cannot look for the first four files' tables")
 }
 
-/// Profiles that have no `user_limits` row yet (all of them when the table is absent).
+/// Users (`auth.users`) that have no `user_limits` row yet (all of them when the table is absent).
 async fn users_without_limits(conn: &mut PgConnection) -> Result<i64> {
     let has_limits: bool =
         sqlx::query_scalar("SELECT to_regclass('public.user_limits') IS NOT NULL")
@@ -604,10 +469,10 @@ async fn users_without_limits(conn: &mut PgConnection) -> Result<i64> {
             .await
             .context("cannot look for public.user_limits")?;
     let sql = if has_limits {
-        "SELECT count(*) FROM public.profiles p
-         WHERE NOT EXISTS (SELECT 1 FROM public.user_limits l WHERE l.user_id = p.id)"
+        "SELECT count(*) FROM auth.users u
+         WHERE NOT EXISTS (SELECT 1 FROM public.user_limits l WHERE l.user_id = u.id)"
     } else {
-        "SELECT count(*) FROM public.profiles"
+        "SELECT count(*) FROM auth.users"
     };
     sqlx::query_scalar(sql)
         .fetch_one(conn)

@@ -333,24 +333,30 @@ impl TestDb {
         )
     }
 
-    /// Records the five files in vmx.schema_history as `vmx migrate` would, for
-    /// databases built from `Fixture::Schema` (DDL: docs/schema-design.md).
+    /// Records the five files in vmx.schema_history through vmx's own writer, as
+    /// `vmx migrate` would, for databases built from `Fixture::Schema`.
     pub fn record_history(&self) {
-        let mut sql = String::from(
-            "CREATE SCHEMA IF NOT EXISTS vmx;
-             CREATE TABLE IF NOT EXISTS vmx.schema_history (
-               version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,
-               applied_at timestamptz NOT NULL DEFAULT now(), applied_by text NOT NULL DEFAULT current_user,
-               execution_ms bigint NOT NULL, vmx_version text NOT NULL);",
-        );
-        for m in vmx::catalog::migrations() {
-            sql.push_str(&format!(
-                "INSERT INTO vmx.schema_history (version, name, checksum, execution_ms, vmx_version)
-                 VALUES ({}, '{}', '{}', 1, 'test') ON CONFLICT (version) DO NOTHING;",
-                m.version, m.name, m.checksum
-            ));
-        }
-        server().sql(&self.name, Some(ADMIN), &sql);
+        let url = self.url();
+        // A thread of its own, so callers inside or outside a runtime can use it.
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                let mut conn = PgConnection::connect(&url).await.expect("connect as admin");
+                vmx::migrate::history::ensure(&mut conn)
+                    .await
+                    .expect("create vmx.schema_history");
+                for m in vmx::catalog::migrations() {
+                    vmx::migrate::history::record(&mut conn, m, 1, None)
+                        .await
+                        .expect("record a file");
+                }
+            })
+        })
+        .join()
+        .expect("record history");
     }
 
     /// Row counts of the seven tables, in a fixed order.

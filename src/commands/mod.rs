@@ -1,0 +1,139 @@
+//! The command layer: each command is one function that connects, calls the
+//! engine (`migrate`, `verify`, …) and prints what it returns. Only this layer
+//! and `report` print.
+
+pub mod add_missing;
+pub mod migrate;
+pub mod status;
+
+use crate::migrate::{Outcome, Progress, Step};
+use crate::output::Ctx;
+use colored::Colorize;
+use std::io::IsTerminal;
+use std::time::Duration;
+
+/// Per-file lines on stdout as they happen; a spinner on stderr only on a terminal.
+pub struct HumanProgress {
+    human: bool,
+    dry_run: bool,
+    lock_timeout: u64,
+    spinner: Option<indicatif::ProgressBar>,
+}
+
+impl HumanProgress {
+    pub fn new(ctx: &Ctx, dry_run: bool, lock_timeout: u64) -> HumanProgress {
+        let human = ctx.progress();
+        let spinner = (human && !dry_run && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.enable_steady_tick(Duration::from_millis(100));
+            bar
+        });
+        HumanProgress {
+            human,
+            dry_run,
+            lock_timeout,
+            spinner,
+        }
+    }
+
+    pub fn line(&self, text: &str) {
+        if !self.human {
+            return;
+        }
+        match &self.spinner {
+            Some(bar) => bar.suspend(|| println!("{}", text.trim_end())),
+            None => println!("{}", text.trim_end()),
+        }
+    }
+
+    pub fn outcome_line(&self, o: &Outcome) {
+        let extra = match (&o.step, o.execution_ms) {
+            (_, Some(ms)) => format!("{ms} ms"),
+            (Step::WouldRepair { was }, _) | (Step::Repaired { was }, _) => {
+                format!("history row was named {was}")
+            }
+            (Step::WouldApply | Step::WouldUpgrade { .. } | Step::AlreadyApplied, None)
+                if self.dry_run =>
+            {
+                o.migration.checksum.dimmed().to_string()
+            }
+            _ => String::new(),
+        };
+        let extra = match o.step.from_release() {
+            Some(from) => format!("from {from} {extra}"),
+            None => extra,
+        };
+        self.line(&format!(
+            "{}{:>2} {:<27} {extra}",
+            step_label(&o.step),
+            o.migration.version,
+            o.migration.name
+        ));
+    }
+
+    pub fn done(&self) {
+        if let Some(bar) = &self.spinner {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Progress for HumanProgress {
+    fn waiting_for_lock(&mut self, holder: &str) {
+        // stderr: progress, not the command's data.
+        if self.human {
+            eprintln!(
+                "waiting up to {} s for the migration lock held by another vmx run ({holder})",
+                self.lock_timeout
+            );
+        }
+    }
+
+    fn working(&mut self, what: &str) {
+        if let Some(bar) = &self.spinner {
+            bar.set_message(what.replace('_', " "));
+        }
+    }
+
+    fn file_done(&mut self, outcome: &Outcome) {
+        if outcome.step != Step::NotRequested {
+            self.outcome_line(outcome);
+        }
+    }
+
+    fn compat_installed(&mut self, ms: i64) {
+        self.line(&format!(
+            "{}{:>2} {:<27} {ms} ms",
+            format!("{:<16}", "installed").green(),
+            "",
+            "supabase-compat.sql"
+        ));
+    }
+}
+
+/// `applied`, `upgraded`, … padded to one column and coloured.
+fn step_label(step: &Step) -> String {
+    let text = step.id().replace('_', " ");
+    let padded = format!("{text:<16}");
+    match step {
+        Step::Applied | Step::Upgraded { .. } | Step::Repaired { .. } => {
+            padded.green().to_string()
+        }
+        Step::WouldApply | Step::WouldUpgrade { .. } | Step::WouldRepair { .. } => {
+            padded.yellow().to_string()
+        }
+        Step::AlreadyApplied | Step::NotRequested => padded.dimmed().to_string(),
+    }
+}
+
+/// One file's step as JSON.
+pub fn outcome_json(o: &Outcome) -> serde_json::Value {
+    serde_json::json!({
+        "version": o.migration.version,
+        "name": o.migration.name,
+        "checksum": o.migration.checksum,
+        "state": o.step.id(),
+        "from_release": o.step.from_release(),
+        "execution_ms": o.execution_ms,
+    })
+}

@@ -1,0 +1,157 @@
+//! Every released revision of each schema file, with the release that shipped it.
+//!
+//! A database whose history records one of these checksums was migrated by
+//! that release: if it is not the embedded file's, the database is behind and
+//! `vmx migrate` upgrades it. A checksum no release shipped is tampering (exit 4).
+//! The texts of earlier releases are kept in `sql/releases/<release>/` so tests
+//! can build a database exactly as that release left it.
+//!
+//! Releasing a change to a file in `sql/`: add its entry here (release = the new
+//! `Cargo.toml` version), copy the previous texts to `sql/releases/<previous>/`,
+//! and write the upgrade notes in `CHANGELOG.md`. `tests` below fail until you do.
+
+/// One released text of one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Revision {
+    /// The file's position in the guide's order (`catalog::Migration::version`).
+    pub version: i32,
+    pub name: &'static str,
+    /// The vmx release that first shipped this text, e.g. `0.1.0`.
+    pub release: &'static str,
+    /// SHA-256 (lowercase hex) of the normalized text.
+    pub checksum: &'static str,
+}
+
+/// Oldest first; for each file the last entry is the text this binary embeds.
+pub const REVISIONS: &[Revision] = &[
+    // 0.1.0: the first release.
+    Revision {
+        version: 1,
+        name: "schema.sql",
+        release: "0.1.0",
+        checksum: "8c26ba1166a0b2725db35fa1a4508641f6fbd83319f51a4f8a8ca4d47de3cf95",
+    },
+    Revision {
+        version: 2,
+        name: "assistant-schema.sql",
+        release: "0.1.0",
+        checksum: "ae5d149d65233efde701f94974577e496c357c3861903cea4f3cd7b60309af90",
+    },
+    Revision {
+        version: 3,
+        name: "phone-number-schema.sql",
+        release: "0.1.0",
+        checksum: "febc855fc0222353ea3173f39f5c94ef8c96f71a7a5216aad32969564be936e1",
+    },
+    Revision {
+        version: 4,
+        name: "call-logs-schema.sql",
+        release: "0.1.0",
+        checksum: "7fb8e25747935e9f693d35a5c7cf6aed8b37f0a2bac3d3d43f277095648d39fc",
+    },
+    Revision {
+        version: 5,
+        name: "missing-tables-schema.sql",
+        release: "0.1.0",
+        checksum: "6dfa8d64164f27163ece8f31d0c63a35a5943fc583d5072684af3c27964f5077",
+    },
+];
+
+/// The released revision of file `version` with this checksum, if any.
+pub fn find(version: i32, checksum: &str) -> Option<&'static Revision> {
+    REVISIONS
+        .iter()
+        .find(|r| r.version == version && r.checksum == checksum)
+}
+
+/// The newest released revision of file `version`.
+pub fn latest(version: i32) -> Option<&'static Revision> {
+    REVISIONS.iter().rev().find(|r| r.version == version)
+}
+
+/// This binary's version.
+pub const VMX_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// `a` is a newer release than `b` (both `major.minor.patch`; anything
+/// unparseable compares as not newer).
+pub fn is_newer(a: &str, b: &str) -> bool {
+    match (semver::Version::parse(a), semver::Version::parse(b)) {
+        (Ok(a), Ok(b)) => a > b,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{self, migrations};
+    use std::path::Path;
+
+    fn repo(rel: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+    }
+
+    /// The guard against a silent dead end: an edited file must ship as a new revision.
+    #[test]
+    fn every_embedded_file_is_its_latest_released_revision() {
+        for m in migrations() {
+            let latest = latest(m.version).unwrap_or_else(|| panic!("{} has no revision", m.name));
+            assert_eq!(
+                latest.checksum, m.checksum,
+                "sql/{} changed since release {} without a new revision: add a Revision for it in \
+                 src/releases.rs (release = the bumped Cargo.toml version), keep the previous text in \
+                 sql/releases/{}/ and write the upgrade notes in CHANGELOG.md",
+                m.name, latest.release, latest.release
+            );
+            assert_eq!(latest.name, m.name);
+        }
+    }
+
+    #[test]
+    fn no_revision_is_newer_than_this_binary_and_each_file_moves_forward() {
+        for m in migrations() {
+            let mut previous: Option<&Revision> = None;
+            for r in REVISIONS.iter().filter(|r| r.version == m.version) {
+                assert!(!is_newer(r.release, VMX_VERSION), "{r:?} is newer than {VMX_VERSION}");
+                if let Some(p) = previous {
+                    assert!(is_newer(r.release, p.release), "{r:?} does not follow {p:?}");
+                    assert_ne!(r.checksum, p.checksum, "{r:?} repeats {p:?}");
+                }
+                previous = Some(r);
+            }
+        }
+        assert!(REVISIONS.iter().all(|r| catalog::by_version(r.version).is_some()));
+    }
+
+    /// Earlier texts are kept byte for byte, so tests can build a database as that release left it.
+    #[test]
+    fn earlier_revisions_are_kept_with_their_checksums() {
+        for r in REVISIONS {
+            if catalog::by_version(r.version).is_some_and(|m| m.checksum == r.checksum) {
+                continue;
+            }
+            let path = repo(&format!("sql/releases/{}/{}", r.release, r.name));
+            let text = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("{} must be kept: {e}", path.display()));
+            assert_eq!(catalog::checksum(&catalog::normalize(&text)), r.checksum, "{}", path.display());
+        }
+    }
+
+    #[test]
+    fn the_changelog_has_a_section_for_every_release() {
+        let changelog = std::fs::read_to_string(repo("CHANGELOG.md")).expect("CHANGELOG.md");
+        for release in REVISIONS.iter().map(|r| r.release).chain([VMX_VERSION]) {
+            assert!(
+                changelog.contains(&format!("## [{release}]")),
+                "CHANGELOG.md has no `## [{release}]` section"
+            );
+        }
+    }
+
+    #[test]
+    fn releases_compare_as_versions() {
+        assert!(is_newer("0.10.0", "0.9.1"));
+        assert!(!is_newer("0.1.0", "0.1.0"));
+        assert!(!is_newer("test", "0.1.0"));
+    }
+}
