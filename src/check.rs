@@ -132,8 +132,14 @@ async fn migrate_quietly(ctx: &Ctx, url: &str) -> Result<()> {
     let show = !ctx.quiet && ctx.verbose > 0 && ctx.progress();
     let mut progress = crate::commands::HumanProgress::new(&migrate_ctx, false, 60);
     let mut silent = ();
-    let progress: &mut dyn crate::migrate::Progress = if show { &mut progress } else { &mut silent };
-    crate::migrate::migrate(&mut conn, &target.display, &crate::migrate::Options::default(), progress)
-        .await?;
+    let progress: &mut dyn crate::migrate::Progress =
+        if show { &mut progress } else { &mut silent };
+    crate::migrate::migrate(
+        &mut conn,
+        &target.display,
+        &crate::migrate::Options::default(),
+        progress,
+    )
+    .await?;
     Ok(())
 }

@@ -112,15 +112,23 @@ mod tests {
         for m in migrations() {
             let mut previous: Option<&Revision> = None;
             for r in REVISIONS.iter().filter(|r| r.version == m.version) {
-                assert!(!is_newer(r.release, VMX_VERSION), "{r:?} is newer than {VMX_VERSION}");
+                assert!(
+                    !is_newer(r.release, VMX_VERSION),
+                    "{r:?} is newer than {VMX_VERSION}"
+                );
                 if let Some(p) = previous {
-                    assert!(is_newer(r.release, p.release), "{r:?} does not follow {p:?}");
+                    assert!(
+                        is_newer(r.release, p.release),
+                        "{r:?} does not follow {p:?}"
+                    );
                     assert_ne!(r.checksum, p.checksum, "{r:?} repeats {p:?}");
                 }
                 previous = Some(r);
             }
         }
-        assert!(REVISIONS.iter().all(|r| catalog::by_version(r.version).is_some()));
+        assert!(REVISIONS
+            .iter()
+            .all(|r| catalog::by_version(r.version).is_some()));
     }
 
     /// Earlier texts are kept byte for byte, so tests can build a database as that release left it.
@@ -133,7 +141,12 @@ mod tests {
             let path = repo(&format!("sql/releases/{}/{}", r.release, r.name));
             let text = std::fs::read_to_string(&path)
                 .unwrap_or_else(|e| panic!("{} must be kept: {e}", path.display()));
-            assert_eq!(catalog::checksum(&catalog::normalize(&text)), r.checksum, "{}", path.display());
+            assert_eq!(
+                catalog::checksum(&catalog::normalize(&text)),
+                r.checksum,
+                "{}",
+                path.display()
+            );
         }
     }
 

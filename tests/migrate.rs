@@ -59,11 +59,15 @@ fn history(db: &TestDb) -> Vec<(i32, String)> {
     {
         return Vec::new();
     }
-    db.sql("SELECT version || '|' || checksum FROM vmx.schema_history ORDER BY version")
-        .lines()
-        .filter_map(|l| l.split_once('|'))
-        .map(|(v, c)| (v.parse().expect("version"), c.to_string()))
-        .collect()
+    // The current rows (a trail of superseded revisions may stand beside them).
+    db.sql(
+        "SELECT version || '|' || checksum FROM vmx.schema_history h
+         WHERE to_jsonb(h) ->> 'superseded_at' IS NULL ORDER BY version",
+    )
+    .lines()
+    .filter_map(|l| l.split_once('|'))
+    .map(|(v, c)| (v.parse().expect("version"), c.to_string()))
+    .collect()
 }
 
 fn versions(db: &TestDb) -> Vec<i32> {

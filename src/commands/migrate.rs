@@ -31,9 +31,15 @@ pub async fn run(ctx: &Ctx, args: &MigrateArgs) -> Result<()> {
 
     if report.dry_run {
         if report.compat == Compat::WouldInstall {
-            progress.line(&format!("{}   supabase-compat.sql", "would install".yellow()));
+            progress.line(&format!(
+                "{}   supabase-compat.sql",
+                "would install".yellow()
+            ));
         }
-        report.outcomes.iter().for_each(|o| progress.outcome_line(o));
+        report
+            .outcomes
+            .iter()
+            .for_each(|o| progress.outcome_line(o));
     }
     progress.line(&summary(&report));
     if ctx.format == Format::Json {
@@ -52,7 +58,8 @@ fn summary(r: &Report) -> String {
             already
         );
     }
-    let (applied, upgraded, repaired) = (r.count("applied"), r.count("upgraded"), r.count("repaired"));
+    let (applied, upgraded, repaired) =
+        (r.count("applied"), r.count("upgraded"), r.count("repaired"));
     if applied + upgraded + repaired == 0 {
         return format!("nothing to do: {already} file(s) already applied");
     }

@@ -116,9 +116,7 @@ fn step_label(step: &Step) -> String {
     let text = step.id().replace('_', " ");
     let padded = format!("{text:<16}");
     match step {
-        Step::Applied | Step::Upgraded { .. } | Step::Repaired { .. } => {
-            padded.green().to_string()
-        }
+        Step::Applied | Step::Upgraded { .. } | Step::Repaired { .. } => padded.green().to_string(),
         Step::WouldApply | Step::WouldUpgrade { .. } | Step::WouldRepair { .. } => {
             padded.yellow().to_string()
         }

@@ -94,7 +94,15 @@ pub async fn run(ctx: &Ctx, exit_code: bool) -> Result<()> {
         let mut table = comfy_table::Table::new();
         table
             .load_preset(comfy_table::presets::NOTHING)
-            .set_header(["#", "file", "state", "release", "applied at", "by", "duration"]);
+            .set_header([
+                "#",
+                "file",
+                "state",
+                "release",
+                "applied at",
+                "by",
+                "duration",
+            ]);
         for r in &rows {
             let word = r.state.replace('_', " ");
             let state = match r.state {
@@ -166,4 +174,3 @@ pub async fn run(ctx: &Ctx, exit_code: bool) -> Result<()> {
     }
     Ok(())
 }
-

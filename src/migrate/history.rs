@@ -122,16 +122,25 @@ pub async fn ensure(conn: &mut PgConnection) -> Result<()> {
     if present && shape2 {
         return Ok(());
     }
-    let sql = if present { UPGRADE_SHAPE_SQL } else { CREATE_SQL };
+    let sql = if present {
+        UPGRADE_SHAPE_SQL
+    } else {
+        CREATE_SQL
+    };
     let mut tx = conn.begin().await.context("cannot begin a transaction")?;
-    sqlx::raw_sql(sql).execute(&mut *tx).await.with_context(|| {
-        if present {
-            "cannot upgrade vmx.schema_history to the shape of this vmx"
-        } else {
-            "cannot create vmx.schema_history"
-        }
-    })?;
-    tx.commit().await.context("cannot commit vmx.schema_history")?;
+    sqlx::raw_sql(sql)
+        .execute(&mut *tx)
+        .await
+        .with_context(|| {
+            if present {
+                "cannot upgrade vmx.schema_history to the shape of this vmx"
+            } else {
+                "cannot create vmx.schema_history"
+            }
+        })?;
+    tx.commit()
+        .await
+        .context("cannot commit vmx.schema_history")?;
     Ok(())
 }
 

@@ -55,13 +55,21 @@ impl Default for Options {
 pub enum Step {
     Applied,
     /// Re-applied over the text of an earlier release.
-    Upgraded { from: &'static Revision },
+    Upgraded {
+        from: &'static Revision,
+    },
     /// The history row named another file; its name was repaired.
-    Repaired { was: String },
+    Repaired {
+        was: String,
+    },
     AlreadyApplied,
     WouldApply,
-    WouldUpgrade { from: &'static Revision },
-    WouldRepair { was: String },
+    WouldUpgrade {
+        from: &'static Revision,
+    },
+    WouldRepair {
+        was: String,
+    },
     /// After `--to N`.
     NotRequested,
 }
@@ -272,9 +280,8 @@ async fn migrate_locked(
     let mut compat = Compat::NotNeeded;
     if !has_auth_users(&mut *conn).await? {
         progress.working("installing supabase-compat.sql");
-        let ms =
-            apply::run_unrecorded(&mut *conn, "supabase-compat.sql", SUPABASE_COMPAT_SQL, slt)
-                .await?;
+        let ms = apply::run_unrecorded(&mut *conn, "supabase-compat.sql", SUPABASE_COMPAT_SQL, slt)
+            .await?;
         progress.compat_installed(ms);
         compat = Compat::Installed { ms };
     }
@@ -413,7 +420,8 @@ async fn add_missing_locked(
         progress.working(&format!("{} {} {}", step.id(), file.version, file.name));
     }
     // The file backfills user_limits itself, set-based, in the same transaction.
-    let (step, execution_ms) = take(conn, file, state, step, options.statement_lock_timeout).await?;
+    let (step, execution_ms) =
+        take(conn, file, state, step, options.statement_lock_timeout).await?;
     let outcome = Outcome {
         migration: file,
         step,

@@ -264,7 +264,8 @@ pub async fn read(conn: &mut PgConnection) -> Result<Catalog> {
     if catalog.history_table {
         // Simple protocol: one round trip, no prepared statement.
         let rows = sqlx::raw_sql(
-            "SELECT version, name, checksum FROM vmx.schema_history ORDER BY version",
+            "SELECT version, name, checksum FROM vmx.schema_history h
+             WHERE to_jsonb(h) ->> 'superseded_at' IS NULL ORDER BY version",
         )
         .fetch_all(&mut *conn)
         .await
