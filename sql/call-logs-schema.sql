@@ -18,6 +18,21 @@
 -- Replaces v0.1.0's row-level update_assistant_on_call_end(_insert) and
 -- update_assistant_call_duration() (dropped).
 -- Assumes files 1-3 were applied.
+--
+-- Taking over a live database (product.md section 3): the work that reads
+-- or indexes every call -- building the three indexes, validating the
+-- assistant_id foreign key, recomputing assistant totals -- is written twice.
+-- Run by psql (`psql --single-transaction -f`), it all happens inside this
+-- file's transaction, holding call_logs for as long as it takes. Run by vmx,
+-- which sets vmx.concurrently = on for the transaction, the blocks below
+-- leave it to the statements of the /* vmx:concurrently ... */ section at the
+-- end of the file, which vmx runs after this transaction commits, one by one,
+-- outside any transaction (CREATE INDEX CONCURRENTLY cannot run inside one),
+-- before it records the file: the transaction holds call_logs' ACCESS
+-- EXCLUSIVE lock for catalog changes only (milliseconds), and the section
+-- takes no lock that the app's reads and webhook writes wait on for long.
+-- By hand, the same: PGOPTIONS='-c vmx.concurrently=on' psql -1 -f this file,
+-- then the section's statements with psql, outside a transaction.
 
 -- ---------------------------------------------------------------------------
 -- Table (promises 8, 9) and the addition counted_duration_seconds (promise 4).
@@ -86,10 +101,14 @@ BEGIN
       END IF;
     END LOOP;
     IF NOT ok THEN
+      -- Under vmx, NOT VALID: a catalog change here, the scan of every call
+      -- by VALIDATE CONSTRAINT in the vmx:concurrently section (which lets
+      -- the app read and write meanwhile). New rows are checked at once.
       EXECUTE pg_catalog.format(
-        'ALTER TABLE public.%I ADD CONSTRAINT %I FOREIGN KEY (%I) REFERENCES %s (%I) ON DELETE %s',
+        'ALTER TABLE public.%I ADD CONSTRAINT %I FOREIGN KEY (%I) REFERENCES %s (%I) ON DELETE %s%s',
         s.tbl, s.tbl || '_' || s.col || '_fkey', s.col, s.reftbl, s.refcol,
-        CASE s.action WHEN 'c' THEN 'CASCADE' ELSE 'SET NULL' END);
+        CASE s.action WHEN 'c' THEN 'CASCADE' ELSE 'SET NULL' END,
+        CASE WHEN pg_catalog.current_setting('vmx.concurrently', true) = 'on' THEN ' NOT VALID' ELSE '' END);
     END IF;
   END LOOP;
 END
@@ -98,10 +117,16 @@ $$;
 -- ---------------------------------------------------------------------------
 -- Indexes (promise 7 and "my latest calls"): (user_id, started_at DESC) also
 -- serves the user_id FK. Created only if no equivalent index exists.
+-- Taking over (see the header): an INVALID leftover of an interrupted
+-- CREATE INDEX CONCURRENTLY is dropped; an equivalent valid index made by
+-- hand takes the name, so the section's CREATE INDEX CONCURRENTLY IF NOT
+-- EXISTS finds it instead of building a duplicate; under vmx, an index
+-- missing on a table that has rows is left to that section.
 -- ---------------------------------------------------------------------------
 DO $$
 DECLARE
   s record;
+  v_other text;
 BEGIN
   FOR s IN
     SELECT * FROM (VALUES
@@ -110,12 +135,29 @@ BEGIN
       ('call_logs_phone_number_id_idx', 'call_logs', 'phone_number_id')
     ) AS v(name, tbl, cols)
   LOOP
-    IF NOT EXISTS (
-      SELECT 1 FROM pg_catalog.pg_index i
-      WHERE i.indrelid = ('public.' || s.tbl)::regclass
-        AND substring(pg_catalog.pg_get_indexdef(i.indexrelid) FROM ' USING .*$') = ' USING btree (' || s.cols || ')'
-    ) THEN
-      EXECUTE pg_catalog.format('CREATE INDEX IF NOT EXISTS %I ON public.%I (%s)', s.name, s.tbl, s.cols);
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_index i
+               WHERE i.indexrelid = pg_catalog.to_regclass('public.' || pg_catalog.quote_ident(s.name))
+                 AND NOT i.indisvalid) THEN
+      EXECUTE pg_catalog.format('DROP INDEX public.%I', s.name);
+    END IF;
+    SELECT c.relname INTO v_other
+    FROM pg_catalog.pg_index i
+    JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
+    WHERE i.indrelid = ('public.' || s.tbl)::regclass
+      AND i.indisvalid
+      AND substring(pg_catalog.pg_get_indexdef(i.indexrelid) FROM ' USING .*$') = ' USING btree (' || s.cols || ')'
+    ORDER BY c.relname <> s.name, c.relname
+    LIMIT 1;
+    IF v_other IS NULL THEN
+      IF pg_catalog.current_setting('vmx.concurrently', true) IS DISTINCT FROM 'on'
+         OR NOT EXISTS (SELECT 1 FROM public.call_logs) THEN
+        EXECUTE pg_catalog.format('CREATE INDEX IF NOT EXISTS %I ON public.%I (%s)', s.name, s.tbl, s.cols);
+      END IF;
+    ELSIF v_other <> s.name
+          AND pg_catalog.to_regclass('public.' || pg_catalog.quote_ident(s.name)) IS NULL
+          AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k
+                          WHERE k.conindid = ('public.' || pg_catalog.quote_ident(v_other))::regclass) THEN
+      EXECUTE pg_catalog.format('ALTER INDEX public.%I RENAME TO %I', v_other, s.name);
     END IF;
   END LOOP;
 END
@@ -158,6 +200,8 @@ DROP TRIGGER IF EXISTS update_assistant_on_call_end ON public.call_logs;
 DROP TRIGGER IF EXISTS update_assistant_on_call_end_insert ON public.call_logs;
 DROP FUNCTION IF EXISTS public.update_assistant_call_duration();
 
+-- Under vmx this recount is left to the vmx:concurrently section (see the
+-- header), where it reads call_logs without blocking the app.
 UPDATE public.assistants a
 SET total_call_duration_seconds = s.total
 FROM (
@@ -167,7 +211,8 @@ FROM (
   GROUP BY a2.id
 ) s
 WHERE s.id = a.id
-  AND a.total_call_duration_seconds IS DISTINCT FROM s.total;
+  AND a.total_call_duration_seconds IS DISTINCT FROM s.total
+  AND pg_catalog.current_setting('vmx.concurrently', true) IS DISTINCT FROM 'on';
 
 -- ---------------------------------------------------------------------------
 -- Completion tracking (promises 4, 10), BEFORE INSERT OR UPDATE: an event
@@ -474,3 +519,51 @@ BEGIN
   END IF;
 END
 $$;
+
+/* vmx:concurrently
+-- Run by vmx after the transaction above commits, one statement at a time,
+-- outside any transaction (see the header).
+
+-- Indexes (promise 7, "my latest calls"), built without blocking writes.
+-- vmx drops an INVALID leftover of an interrupted build before each attempt.
+CREATE INDEX CONCURRENTLY IF NOT EXISTS call_logs_user_id_started_at_idx
+  ON public.call_logs (user_id, started_at DESC);
+CREATE INDEX CONCURRENTLY IF NOT EXISTS call_logs_assistant_id_idx
+  ON public.call_logs (assistant_id);
+CREATE INDEX CONCURRENTLY IF NOT EXISTS call_logs_phone_number_id_idx
+  ON public.call_logs (phone_number_id);
+
+-- Foreign keys added NOT VALID above (promises 6, 10): every existing call
+-- checked, under a lock that lets the app read and write.
+DO $$
+DECLARE
+  c record;
+BEGIN
+  FOR c IN
+    SELECT con.conname FROM pg_catalog.pg_constraint con
+    WHERE con.conrelid = 'public.call_logs'::regclass AND con.contype = 'f' AND NOT con.convalidated
+  LOOP
+    EXECUTE pg_catalog.format('ALTER TABLE public.call_logs VALIDATE CONSTRAINT %I', c.conname);
+  END LOOP;
+END
+$$;
+
+-- Assistant totals from the data (promises 4, 8), while webhooks keep
+-- arriving: the usage triggers have added every call since the transaction
+-- above committed, so a total is off from the data by a constant, which one
+-- snapshot measures and an addition corrects (it commutes with the
+-- triggers' additions, as a recount would not). call_logs is only read;
+-- an assistant row is locked for the moment of its update.
+UPDATE public.assistants a
+SET total_call_duration_seconds = coalesce(a.total_call_duration_seconds, 0) + d.drift
+FROM (
+  SELECT a2.id,
+         (coalesce(sum(coalesce(c.counted_duration_seconds, CASE WHEN c.status = 'completed' THEN coalesce(c.duration_seconds, 0) END)), 0)
+          - coalesce(a2.total_call_duration_seconds, 0))::integer AS drift
+  FROM public.assistants a2
+  LEFT JOIN public.call_logs c ON c.assistant_id = a2.id
+  GROUP BY a2.id
+) d
+WHERE d.id = a.id
+  AND (d.drift <> 0 OR a.total_call_duration_seconds IS NULL);
+*/

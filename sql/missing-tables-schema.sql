@@ -26,6 +26,14 @@
 -- used_call_time_seconds (promise 10); for a signed-in user it only returns
 -- the recomputed values for their own id (42501 for another id), since
 -- authenticated has no UPDATE on user_limits.
+--
+-- Taking over a live database (product.md section 3): the counters that sum
+-- every call (used_call_time_seconds, assistant totals) are recomputed
+-- inside this transaction when psql runs the file, and, when vmx runs it
+-- (vmx.concurrently = on), by the /* vmx:concurrently ... */ section at the
+-- end, which vmx runs after this transaction commits, outside any
+-- transaction, before it records the file: call_logs is only read, and the
+-- app's webhooks never wait behind the recount. See call-logs-schema.sql.
 
 -- ---------------------------------------------------------------------------
 -- Tables (promises 8, 9).
@@ -630,26 +638,34 @@ BEGIN
 END
 $$;
 
+-- Under vmx (see the header) the sum over call_logs is left to the
+-- vmx:concurrently section: here only the assistant counts.
 UPDATE public.user_limits l
 SET current_assistants = s.n_assistants,
-    used_call_time_seconds = greatest(coalesce(l.used_call_time_seconds, 0), s.used_seconds)
+    used_call_time_seconds = CASE WHEN s.deferred THEN l.used_call_time_seconds
+                                  ELSE greatest(coalesce(l.used_call_time_seconds, 0), s.used_seconds) END
 FROM (
   SELECT p.id,
          coalesce(a.n, 0)::integer AS n_assistants,
-         coalesce(u.seconds, 0)::integer AS used_seconds
+         coalesce(u.seconds, 0)::integer AS used_seconds,
+         pg_catalog.current_setting('vmx.concurrently', true) IS NOT DISTINCT FROM 'on' AS deferred
   FROM public.profiles p
   LEFT JOIN (SELECT user_id, count(*) AS n FROM public.assistants GROUP BY user_id) a
          ON a.user_id = p.id
   LEFT JOIN (SELECT c.user_id, sum(coalesce(c.counted_duration_seconds, CASE WHEN c.status = 'completed' THEN coalesce(c.duration_seconds, 0) END)) AS seconds
-             FROM public.call_logs c GROUP BY c.user_id) u
+             FROM public.call_logs c
+             WHERE pg_catalog.current_setting('vmx.concurrently', true) IS DISTINCT FROM 'on'
+             GROUP BY c.user_id) u
          ON u.user_id = p.id
 ) s
 WHERE l.user_id = s.id
   AND (l.current_assistants IS DISTINCT FROM s.n_assistants
-       OR l.used_call_time_seconds IS DISTINCT FROM greatest(coalesce(l.used_call_time_seconds, 0), s.used_seconds));
+       OR (NOT s.deferred
+           AND l.used_call_time_seconds IS DISTINCT FROM greatest(coalesce(l.used_call_time_seconds, 0), s.used_seconds)));
 
 -- Assistant totals from the data (as call-logs-schema.sql does; on an
--- Option B database the original guide never added durations).
+-- Option B database the original guide never added durations). Under vmx
+-- left to the vmx:concurrently section.
 UPDATE public.assistants a
 SET total_call_duration_seconds = s.total
 FROM (
@@ -659,7 +675,8 @@ FROM (
   GROUP BY a2.id
 ) s
 WHERE s.id = a.id
-  AND a.total_call_duration_seconds IS DISTINCT FROM s.total;
+  AND a.total_call_duration_seconds IS DISTINCT FROM s.total
+  AND pg_catalog.current_setting('vmx.concurrently', true) IS DISTINCT FROM 'on';
 
 -- ---------------------------------------------------------------------------
 -- Duplicate indexes (promise 7): an index that no constraint owns and whose
@@ -701,3 +718,41 @@ BEGIN
   END LOOP;
 END
 $$;
+
+/* vmx:concurrently
+-- Run by vmx after the transaction above commits, one statement at a time,
+-- outside any transaction (see the header).
+
+-- Usage from the data (promises 4, 10), while webhooks keep arriving: the
+-- usage triggers have added every call since the transaction above (or
+-- call-logs-schema.sql's) committed, so a counter is off from the data by a
+-- constant, which one snapshot measures and an addition corrects (it
+-- commutes with the triggers' additions, as a recount would not). Never
+-- lowered. call_logs is only read; a row is locked for the moment of its update.
+UPDATE public.user_limits l
+SET used_call_time_seconds = coalesce(l.used_call_time_seconds, 0) + greatest(d.drift, 0)
+FROM (
+  SELECT l2.user_id,
+         (coalesce(u.seconds, 0) - coalesce(l2.used_call_time_seconds, 0))::integer AS drift
+  FROM public.user_limits l2
+  LEFT JOIN (SELECT c.user_id, sum(coalesce(c.counted_duration_seconds, CASE WHEN c.status = 'completed' THEN coalesce(c.duration_seconds, 0) END)) AS seconds
+             FROM public.call_logs c GROUP BY c.user_id) u
+         ON u.user_id = l2.user_id
+) d
+WHERE d.user_id = l.user_id
+  AND (d.drift > 0 OR l.used_call_time_seconds IS NULL);
+
+-- Assistant totals, the same way (as call-logs-schema.sql's section).
+UPDATE public.assistants a
+SET total_call_duration_seconds = coalesce(a.total_call_duration_seconds, 0) + d.drift
+FROM (
+  SELECT a2.id,
+         (coalesce(sum(coalesce(c.counted_duration_seconds, CASE WHEN c.status = 'completed' THEN coalesce(c.duration_seconds, 0) END)), 0)
+          - coalesce(a2.total_call_duration_seconds, 0))::integer AS drift
+  FROM public.assistants a2
+  LEFT JOIN public.call_logs c ON c.assistant_id = a2.id
+  GROUP BY a2.id
+) d
+WHERE d.id = a.id
+  AND (d.drift <> 0 OR a.total_call_duration_seconds IS NULL);
+*/

@@ -1,13 +1,29 @@
-//! Applying one file: its own transaction, a bounded `lock_timeout`, the text
+//! Applying one file: its own transaction, short lock waits retried, the text
 //! through the simple query protocol, and its history row — all or nothing.
+//!
+//! A file with a `/* vmx:concurrently */` section (`outside`) is the one
+//! exception to "one transaction per file": its transaction commits the
+//! catalog changes, then the section's statements run outside it (building
+//! indexes CONCURRENTLY, validating foreign keys, correcting counters), and
+//! only then is the history row written, in a transaction of its own. A run
+//! that stops in between leaves the file pending; the next run applies it
+//! again, and every part of it converges.
 
 use super::history::{self, Applied};
+use super::outside;
 use crate::catalog::Migration;
 use crate::error::VmxError;
 use anyhow::{Context, Result};
 use sqlx::postgres::PgErrorPosition;
 use sqlx::{Acquire, PgConnection};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// How long one attempt at a file's transaction waits for a table lock. While
+/// vmx waits in a lock queue, the app's queries queue behind it, so the wait
+/// is kept short, and on a timeout the transaction is rolled back (releasing
+/// everything it held) and tried again after a pause, until
+/// `--statement-lock-timeout` has passed.
+const ATTEMPT_LOCK_TIMEOUT: Duration = Duration::from_millis(50);
 
 /// Applies `migration` and records it (superseding `replaces`, the row of an
 /// earlier revision, in the same transaction); returns the execution time in ms.
@@ -18,14 +34,39 @@ pub async fn apply(
     replaces: Option<&Applied>,
     statement_lock_timeout: u64,
 ) -> Result<i64> {
+    let outside = outside::statements(&migration.sql);
+    if outside.is_empty() {
+        return run(
+            conn,
+            migration.name,
+            &migration.sql,
+            statement_lock_timeout,
+            Some((migration, replaces)),
+        )
+        .await;
+    }
+    let started = Instant::now();
     run(
         conn,
         migration.name,
         &migration.sql,
         statement_lock_timeout,
-        Some((migration, replaces)),
+        None,
     )
-    .await
+    .await?;
+    outside::run(conn, migration.name, &outside, statement_lock_timeout).await?;
+    let execution_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+    let mut tx = conn
+        .begin()
+        .await
+        .map_err(|e| failed(migration.name, None, &e))?;
+    history::record(&mut tx, migration, execution_ms, replaces)
+        .await
+        .map_err(|e| failed(migration.name, None, &e))?;
+    tx.commit()
+        .await
+        .map_err(|e| failed(migration.name, None, &e))?;
+    Ok(execution_ms)
 }
 
 /// Runs a file that is not recorded in history (the Supabase stand-in) in one transaction.
@@ -38,8 +79,9 @@ pub async fn run_unrecorded(
     run(conn, name, sql, statement_lock_timeout, None).await
 }
 
-/// One transaction: a bounded `lock_timeout`, the text through the simple
-/// query protocol, and — for a recorded migration — its history row.
+/// One transaction: a short `lock_timeout` retried within `statement_lock_timeout`
+/// seconds, the text through the simple query protocol, and — for a recorded
+/// migration — its history row.
 async fn run(
     conn: &mut PgConnection,
     name: &str,
@@ -47,14 +89,42 @@ async fn run(
     statement_lock_timeout: u64,
     record: Option<(&Migration, Option<&Applied>)>,
 ) -> Result<i64> {
-    let mut tx = conn.begin().await.context("cannot begin a transaction")?;
-    set_lock_timeout(&mut tx, statement_lock_timeout).await?;
-    let started = Instant::now();
-    if let Err(e) = sqlx::raw_sql(sql).execute(&mut *tx).await {
-        let _ = tx.rollback().await;
-        let at = locate(conn, sql, &e, statement_lock_timeout).await;
-        return Err(failed(name, at, &e).into());
-    }
+    let deferred = !outside::statements(sql).is_empty();
+    let budget = Duration::from_secs(statement_lock_timeout);
+    let first = Instant::now();
+    let mut pause = ATTEMPT_LOCK_TIMEOUT;
+    let (mut tx, started) = loop {
+        let mut tx = conn.begin().await.context("cannot begin a transaction")?;
+        // 0 = wait as long as it takes (PostgreSQL's meaning), in one attempt.
+        let wait = if statement_lock_timeout == 0 {
+            Duration::ZERO
+        } else {
+            ATTEMPT_LOCK_TIMEOUT.min(budget)
+        };
+        set_lock_timeout_ms(&mut tx, wait.as_millis()).await?;
+        if deferred {
+            mark_deferred(&mut tx)
+                .await
+                .context("cannot mark the transaction for the vmx:concurrently section")?;
+        }
+        let started = Instant::now();
+        match sqlx::raw_sql(sql).execute(&mut *tx).await {
+            Ok(_) => break (tx, started),
+            Err(e) => {
+                let _ = tx.rollback().await;
+                if lock_wait_ran_out(&e)
+                    && statement_lock_timeout > 0
+                    && first.elapsed() + pause < budget
+                {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(500));
+                    continue;
+                }
+                let at = locate(conn, sql, &e, statement_lock_timeout).await;
+                return Err(failed(name, at, &e).into());
+            }
+        }
+    };
     let execution_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
     if let Some((migration, replaces)) = record {
         history::record(&mut tx, migration, execution_ms, replaces)
@@ -67,11 +137,30 @@ async fn run(
 
 /// So a file never queues long behind production traffic for a table lock.
 async fn set_lock_timeout(conn: &mut PgConnection, seconds: u64) -> Result<()> {
-    sqlx::raw_sql(&format!("SET LOCAL lock_timeout = '{seconds}s'"))
+    set_lock_timeout_ms(conn, u128::from(seconds) * 1000).await
+}
+
+async fn set_lock_timeout_ms(conn: &mut PgConnection, ms: u128) -> Result<()> {
+    sqlx::raw_sql(&format!("SET LOCAL lock_timeout = '{ms}ms'"))
         .execute(conn)
         .await
         .context("cannot set lock_timeout")?;
     Ok(())
+}
+
+/// Tells the file's blocks (for this transaction) that vmx runs its vmx:concurrently section.
+async fn mark_deferred(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_catalog.set_config($1, 'on', true)")
+        .bind(outside::SETTING)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// A lock wait that ran out (lock_timeout) or a deadlock the server broke by
+/// cancelling vmx: nothing of the file stays, so it is tried again.
+fn lock_wait_ran_out(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("55P03" | "40P01")))
 }
 
 /// The character offset (1-based) in the error's own query text, when the server gave one.
@@ -117,6 +206,10 @@ async fn locate(
     set_lock_timeout(&mut tx, statement_lock_timeout)
         .await
         .ok()?;
+    // Replayed as it ran: the file's blocks read this setting.
+    if !outside::statements(sql).is_empty() {
+        mark_deferred(&mut tx).await.ok()?;
+    }
     // Bounded, so locating a line never costs production more than a moment.
     sqlx::raw_sql(&format!(
         "SET LOCAL statement_timeout = '{REPLAY_TIMEOUT_S}s'"
@@ -217,7 +310,7 @@ pub fn split_statements(sql: &str) -> Vec<(usize, &str)> {
 }
 
 /// Length of a `/* ... */` comment (they nest in PostgreSQL).
-fn block_comment_len(text: &str) -> usize {
+pub(super) fn block_comment_len(text: &str) -> usize {
     let mut depth = 0;
     let mut i = 0;
     while i < text.len() {
@@ -273,7 +366,7 @@ fn dollar_quoted_len(text: &str) -> Option<usize> {
 }
 
 /// The error of a failed file in the operator's words.
-fn failed(file: &str, at: Option<(usize, usize)>, e: &sqlx::Error) -> VmxError {
+pub(super) fn failed(file: &str, at: Option<(usize, usize)>, e: &sqlx::Error) -> VmxError {
     match e {
         sqlx::Error::Database(db) => {
             let pg = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>();

@@ -10,6 +10,7 @@
 pub mod apply;
 pub mod history;
 pub mod lock;
+pub mod outside;
 pub mod preflight;
 
 use crate::catalog::{self, Migration, MISSING_TABLES_VERSION, SUPABASE_COMPAT_SQL};
