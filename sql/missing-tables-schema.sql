@@ -36,6 +36,22 @@
 -- app's webhooks never wait behind the recount. See call-logs-schema.sql.
 
 -- ---------------------------------------------------------------------------
+-- Lock order (taking over a live database): a webhook locks call_logs, then,
+-- through the usage triggers, user_limits and usage_logs. This file changes
+-- all of them, so it takes call_logs first, as the webhook does: otherwise a
+-- webhook holding call_logs waits for this transaction's user_limits while
+-- it waits for call_logs, and one of the two is cancelled. Held to commit
+-- anyway (ALTER TABLE below); the transaction makes catalog changes only.
+-- ---------------------------------------------------------------------------
+DO $$
+BEGIN
+  IF pg_catalog.to_regclass('public.call_logs') IS NOT NULL THEN
+    LOCK TABLE public.call_logs IN ACCESS EXCLUSIVE MODE;
+  END IF;
+END
+$$;
+
+-- ---------------------------------------------------------------------------
 -- Tables (promises 8, 9).
 -- ---------------------------------------------------------------------------
 CREATE TABLE IF NOT EXISTS public.user_limits (
