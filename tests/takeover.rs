@@ -160,9 +160,10 @@ fn assert_converged(db: &TestDb) {
     );
 }
 
-#[tokio::test]
-async fn takeover_under_concurrent_writes_fails_no_app_transaction_and_converges() {
-    let db = legacy_with_calls(200, 50_000).await;
+/// `vmx migrate` on `db` while 4 app clients write and read throughout:
+/// no app transaction fails, every webhook's call is there, and the result
+/// converges (a re-run has nothing to do).
+async fn take_over_under_load(db: &TestDb) {
     let mut su = db.superuser().await;
     let accounts = Arc::new(load::accounts(&mut su).await.expect("accounts"));
     let calls_before: i64 = sqlx::query_scalar("SELECT count(*) FROM public.call_logs")
@@ -172,7 +173,7 @@ async fn takeover_under_concurrent_writes_fails_no_app_transaction_and_converges
 
     let app = load::App::start(&db.url(), accounts, 4, Duration::from_millis(2), 1_000_000);
     std::thread::sleep(Duration::from_millis(300));
-    let out = vmx(&db, &["migrate"]);
+    let out = vmx(db, &["migrate"]);
     // The app keeps going a moment after the takeover, on the new schema.
     std::thread::sleep(Duration::from_millis(300));
     let stats = app.stop();
@@ -194,12 +195,52 @@ async fn takeover_under_concurrent_writes_fails_no_app_transaction_and_converges
         calls_before + stats.inserted as i64,
         "every webhook's call is there"
     );
-    assert_converged(&db);
-    assert_verifies_as_fresh(&db);
-    // A re-run has nothing to do.
-    let again = vmx(&db, &["migrate"]);
+    assert_converged(db);
+    assert_verifies_as_fresh(db);
+    let again = vmx(db, &["migrate"]);
     assert_exit(&again, 0);
-    assert_eq!(history(&db), embedded());
+    assert_eq!(history(db), embedded(), "a re-run changes nothing");
+}
+
+#[tokio::test]
+async fn takeover_under_concurrent_writes_fails_no_app_transaction_and_converges() {
+    let db = legacy_with_calls(200, 50_000).await;
+    take_over_under_load(&db).await;
+}
+
+/// A database as release 0.1.0 left it: its five files applied and recorded.
+async fn release_0_1_0_with_calls(users: usize, calls: usize) -> TestDb {
+    let db = fresh_db(Fixture::Compat);
+    let mut admin = db.admin().await;
+    vmx::migrate::history::ensure(&mut admin)
+        .await
+        .expect("vmx.schema_history");
+    for m in vmx::catalog::migrations() {
+        db.apply(&format!("sql/releases/0.1.0/{}", m.name), Some(ADMIN));
+        let old = vmx::releases::REVISIONS
+            .iter()
+            .find(|r| r.version == m.version && r.release == "0.1.0")
+            .expect("a 0.1.0 revision");
+        sqlx::query(
+            "INSERT INTO vmx.schema_history (version, name, checksum, applied_by, execution_ms, vmx_version)
+             VALUES ($1, $2, $3, current_user, 1, '0.1.0')",
+        )
+        .bind(m.version)
+        .bind(m.name)
+        .bind(old.checksum)
+        .execute(&mut admin)
+        .await
+        .expect("record a 0.1.0 file");
+    }
+    let mut su = db.superuser().await;
+    load::fill(&mut su, users, calls).await.expect("fill");
+    db
+}
+
+#[tokio::test]
+async fn upgrade_of_a_0_1_0_database_under_concurrent_writes_is_a_takeover_too() {
+    let db = release_0_1_0_with_calls(200, 50_000).await;
+    take_over_under_load(&db).await;
 }
 
 /// Waits until vmx's backend is building call_logs_user_id_started_at_idx

@@ -420,7 +420,8 @@ async fn add_missing_locked(
     if step.changes() {
         progress.working(&format!("{} {} {}", step.id(), file.version, file.name));
     }
-    // The file backfills user_limits itself, set-based, in the same transaction.
+    // The file backfills user_limits itself, set-based: the rows in its transaction, the
+    // used seconds (a sum over call_logs) in its vmx:concurrently section (see `apply`).
     let (step, execution_ms) =
         take(conn, file, state, step, options.statement_lock_timeout).await?;
     let outcome = Outcome {
