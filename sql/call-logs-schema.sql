@@ -250,7 +250,12 @@ BEGIN
             FROM d WHERE d.assistant_id IS NOT NULL GROUP BY d.assistant_id) s
       WHERE a.id = s.assistant_id
     ), u AS (
-      SELECT d.user_id, sum(d.delta)::integer AS delta FROM d GROUP BY d.user_id
+      SELECT d.user_id, sum(d.delta)::integer AS delta, pg_catalog.count(*) AS calls,
+             (pg_catalog.array_agg(d.id))[1] AS id,
+             (pg_catalog.array_agg(d.vapi_call_id))[1] AS vapi_call_id,
+             (pg_catalog.array_agg(d.assistant_id))[1] AS assistant_id
+      FROM d
+      GROUP BY d.user_id
     ), lim AS (
       UPDATE public.user_limits l
       SET used_call_time_seconds = coalesce(l.used_call_time_seconds, 0) + u.delta
@@ -268,13 +273,19 @@ BEGIN
       WHERE NOT EXISTS (SELECT 1 FROM lim WHERE lim.user_id = u.user_id)
       ON CONFLICT (user_id) DO NOTHING
     )
+    -- One audit row per call; a statement that completes several calls of
+    -- one user (a bulk import of history) writes one row for them.
     INSERT INTO public.usage_logs
       (user_id, action_type, resource_id, assistant_count_change, call_time_change_seconds, trigger_reason, details)
-    SELECT d.user_id, 'call_completed', d.id::text, 0, d.delta, 'call completed',
-           pg_catalog.jsonb_build_object('vapi_call_id', d.vapi_call_id,
-                                         'assistant_id', d.assistant_id,
-                                         'duration_seconds', d.delta)
-    FROM d;
+    SELECT u.user_id, 'call_completed', CASE WHEN u.calls = 1 THEN u.id::text END, 0, u.delta,
+           CASE WHEN u.calls = 1 THEN 'call completed' ELSE 'calls completed' END,
+           CASE WHEN u.calls = 1
+                THEN pg_catalog.jsonb_build_object('vapi_call_id', u.vapi_call_id,
+                                                   'assistant_id', u.assistant_id,
+                                                   'duration_seconds', u.delta)
+                ELSE pg_catalog.jsonb_build_object('calls', u.calls, 'duration_seconds', u.delta)
+           END
+    FROM u;
   ELSIF TG_OP = 'INSERT' THEN
     UPDATE public.assistants a
     SET total_call_duration_seconds = coalesce(a.total_call_duration_seconds, 0) + s.delta
