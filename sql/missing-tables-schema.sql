@@ -28,6 +28,24 @@
 -- authenticated has no UPDATE on user_limits.
 
 -- ---------------------------------------------------------------------------
+-- Recorded usage (promise 10): where vmx already kept user_limits (this
+-- file ran before: usage_logs has its updated_at), used_call_time_seconds
+-- is the permanent record and the backfill below never lowers it. On a
+-- database built by hand, users could write that column themselves: it is
+-- set from the data once. Decided before anything below changes it.
+-- ---------------------------------------------------------------------------
+DO $$
+BEGIN
+  PERFORM pg_catalog.set_config('vmx.usage_recorded_by_vmx',
+    (pg_catalog.to_regclass('public.usage_logs') IS NOT NULL AND EXISTS (
+       SELECT 1 FROM pg_catalog.pg_attribute a
+       WHERE a.attrelid = pg_catalog.to_regclass('public.usage_logs')
+         AND a.attname = 'updated_at' AND NOT a.attisdropped))::text,
+    false);
+END
+$$;
+
+-- ---------------------------------------------------------------------------
 -- Tables (promises 8, 9).
 -- ---------------------------------------------------------------------------
 CREATE TABLE IF NOT EXISTS public.user_limits (
@@ -614,7 +632,8 @@ GRANT EXECUTE ON FUNCTION public.sync_user_usage(uuid) TO authenticated, service
 -- ---------------------------------------------------------------------------
 -- Backfill (promises 3, 4, 8, 10, 13): every auth user gets a profile
 -- (Option B: users present before) and every profile a limits row; the
--- counters are set from the data -- used_call_time_seconds never lowered.
+-- counters are set from the data -- used_call_time_seconds never lowered
+-- where vmx recorded it (see the top of this file).
 -- Set-based; the counts are reported. Re-runs insert and touch no row.
 -- ---------------------------------------------------------------------------
 DO $$
@@ -643,12 +662,16 @@ $$;
 
 UPDATE public.user_limits l
 SET current_assistants = s.n_assistants,
-    used_call_time_seconds = greatest(coalesce(l.used_call_time_seconds, 0), s.used_seconds)
+    used_call_time_seconds = s.used
 FROM (
   SELECT p.id,
          coalesce(a.n, 0)::integer AS n_assistants,
-         coalesce(u.seconds, 0)::integer AS used_seconds
+         CASE WHEN pg_catalog.current_setting('vmx.usage_recorded_by_vmx', true) = 'true'
+              THEN greatest(coalesce(l2.used_call_time_seconds, 0), coalesce(u.seconds, 0))
+              ELSE coalesce(u.seconds, 0)
+         END::integer AS used
   FROM public.profiles p
+  JOIN public.user_limits l2 ON l2.user_id = p.id
   LEFT JOIN (SELECT user_id, count(*) AS n FROM public.assistants GROUP BY user_id) a
          ON a.user_id = p.id
   LEFT JOIN (SELECT c.user_id, sum(coalesce(c.counted_duration_seconds, CASE WHEN c.status = 'completed' THEN coalesce(c.duration_seconds, 0) END)) AS seconds
@@ -657,7 +680,7 @@ FROM (
 ) s
 WHERE l.user_id = s.id
   AND (l.current_assistants IS DISTINCT FROM s.n_assistants
-       OR l.used_call_time_seconds IS DISTINCT FROM greatest(coalesce(l.used_call_time_seconds, 0), s.used_seconds));
+       OR l.used_call_time_seconds IS DISTINCT FROM s.used);
 
 -- Assistant totals from the data (as call-logs-schema.sql does; on an
 -- Option B database the original guide never added durations).
