@@ -770,6 +770,70 @@ async fn failed_profile_creation_is_logged_as_a_warning_not_hidden() {
     assert_eq!(owned(&mut su, "auth.users", "id", id).await, 1);
 }
 
+/// Two sessions create a free user's first assistant at the same moment:
+/// exactly one gets through.
+async fn first_assistant_race(isolation: &'static str) {
+    let db = fresh_db(Fixture::Schema);
+    let mut winners = 0;
+    for round in 0..6 {
+        let a = db.sign_up(&format!("racer{round}@example.com")).await;
+        let mut conns = Vec::new();
+        for _ in 0..2 {
+            let mut c = db.connect_as(Actor::User(a)).await;
+            exec_ok(&mut c, "BEGIN").await;
+            exec_ok(
+                &mut c,
+                &format!("SET TRANSACTION ISOLATION LEVEL {isolation}"),
+            )
+            .await;
+            // The snapshot is taken now, before either insert (REPEATABLE READ).
+            int(&mut c, "SELECT count(*) FROM public.assistants").await;
+            conns.push(c);
+        }
+        let mut first = conns.remove(0);
+        let mut second = conns.remove(0);
+        exec_ok(
+            &mut first,
+            &format!("INSERT INTO public.assistants (user_id, name) VALUES ('{a}', 'one')"),
+        )
+        .await;
+        let pending = tokio::spawn(async move {
+            let r = exec(
+                &mut second,
+                &format!("INSERT INTO public.assistants (user_id, name) VALUES ('{a}', 'two')"),
+            )
+            .await;
+            let r = match r {
+                Ok(_) => second.execute("COMMIT").await.map(|_| 0),
+                Err(e) => {
+                    let _ = second.execute("ROLLBACK").await;
+                    Err(e)
+                }
+            };
+            sqlstate(&r)
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        exec_ok(&mut first, "COMMIT").await;
+        let outcome = pending.await.expect("second session");
+        assert!(
+            matches!(outcome.as_deref(), Some("VX001") | Some("40001")),
+            "second concurrent first assistant at {isolation}: {outcome:?}"
+        );
+        let mut su = db.superuser().await;
+        winners += int(
+            &mut su,
+            &format!("SELECT count(*) FROM public.assistants WHERE user_id = '{a}'"),
+        )
+        .await;
+    }
+    assert_eq!(winners, 6, "one assistant per free user at {isolation}");
+}
+
+#[tokio::test]
+async fn concurrent_first_assistants_at_repeatable_read_let_exactly_one_through() {
+    first_assistant_race("REPEATABLE READ").await;
+}
+
 // ---------------------------------------------------------------------------
 // 4. Usage
 // ---------------------------------------------------------------------------
