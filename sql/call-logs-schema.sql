@@ -458,9 +458,17 @@ DECLARE
   v_job     constant text := 'vmx-cleanup-demo-users';
   v_when    constant text := '17 3 * * *';
   v_command constant text := 'select public.cleanup_demo_users_with_call_limits()';
-  v_cron_db text := pg_catalog.current_setting('cron.database_name', true);
+  v_cron_db text;
   v_sql     text := pg_catalog.format('SELECT cron.schedule(%L, %L, %L);', v_job, v_when, v_command);
+  v_in_db   text := pg_catalog.format('SELECT cron.schedule_in_database(%L, %L, %L, %L);',
+                                      v_job, v_when, v_command, pg_catalog.current_database());
 BEGIN
+  -- Readable only with pg_read_all_settings; NULL when pg_cron is not preloaded.
+  BEGIN
+    v_cron_db := pg_catalog.current_setting('cron.database_name', true);
+  EXCEPTION WHEN insufficient_privilege THEN
+    v_cron_db := '?';
+  END;
   IF EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_cron') THEN
     IF pg_catalog.has_schema_privilege('cron', 'USAGE')
        AND pg_catalog.has_function_privilege('cron.schedule(text,text,text)', 'EXECUTE') THEN
@@ -475,10 +483,12 @@ BEGIN
     END IF;
     RAISE NOTICE 'vmx: pg_cron is installed but % may not use schema cron; schedule the demo cleanup as a role that may: %',
       current_user, v_sql;
+  ELSIF v_cron_db = '?' THEN
+    RAISE NOTICE 'vmx: pg_cron is not installed in database %; schedule the demo cleanup where it runs (cron.database_name) with: % -- or here, after CREATE EXTENSION pg_cron, with: %',
+      pg_catalog.current_database(), v_in_db, v_sql;
   ELSIF coalesce(v_cron_db, '') <> '' AND v_cron_db <> pg_catalog.current_database() THEN
     RAISE NOTICE 'vmx: pg_cron runs in database %, not in %; schedule the demo cleanup there with: %',
-      v_cron_db, pg_catalog.current_database(),
-      pg_catalog.format('SELECT cron.schedule_in_database(%L, %L, %L, %L);', v_job, v_when, v_command, pg_catalog.current_database());
+      v_cron_db, pg_catalog.current_database(), v_in_db;
   ELSE
     RAISE NOTICE 'vmx: pg_cron is not installed; schedule the demo cleanup yourself, e.g. after CREATE EXTENSION pg_cron: %',
       v_sql;
