@@ -295,7 +295,12 @@ BEGIN
             FROM d WHERE d.assistant_id IS NOT NULL GROUP BY d.assistant_id) s
       WHERE a.id = s.assistant_id
     ), u AS (
-      SELECT d.user_id, sum(d.delta)::integer AS delta FROM d GROUP BY d.user_id
+      SELECT d.user_id, sum(d.delta)::integer AS delta, pg_catalog.count(*) AS calls,
+             (pg_catalog.array_agg(d.id))[1] AS id,
+             (pg_catalog.array_agg(d.vapi_call_id))[1] AS vapi_call_id,
+             (pg_catalog.array_agg(d.assistant_id))[1] AS assistant_id
+      FROM d
+      GROUP BY d.user_id
     ), lim AS (
       UPDATE public.user_limits l
       SET used_call_time_seconds = coalesce(l.used_call_time_seconds, 0) + u.delta
@@ -313,13 +318,19 @@ BEGIN
       WHERE NOT EXISTS (SELECT 1 FROM lim WHERE lim.user_id = u.user_id)
       ON CONFLICT (user_id) DO NOTHING
     )
+    -- One audit row per call; a statement that completes several calls of
+    -- one user (a bulk import of history) writes one row for them.
     INSERT INTO public.usage_logs
       (user_id, action_type, resource_id, assistant_count_change, call_time_change_seconds, trigger_reason, details)
-    SELECT d.user_id, 'call_completed', d.id::text, 0, d.delta, 'call completed',
-           pg_catalog.jsonb_build_object('vapi_call_id', d.vapi_call_id,
-                                         'assistant_id', d.assistant_id,
-                                         'duration_seconds', d.delta)
-    FROM d;
+    SELECT u.user_id, 'call_completed', CASE WHEN u.calls = 1 THEN u.id::text END, 0, u.delta,
+           CASE WHEN u.calls = 1 THEN 'call completed' ELSE 'calls completed' END,
+           CASE WHEN u.calls = 1
+                THEN pg_catalog.jsonb_build_object('vapi_call_id', u.vapi_call_id,
+                                                   'assistant_id', u.assistant_id,
+                                                   'duration_seconds', u.delta)
+                ELSE pg_catalog.jsonb_build_object('calls', u.calls, 'duration_seconds', u.delta)
+           END
+    FROM u;
   ELSIF TG_OP = 'INSERT' THEN
     UPDATE public.assistants a
     SET total_call_duration_seconds = coalesce(a.total_call_duration_seconds, 0) + s.delta
@@ -492,9 +503,17 @@ DECLARE
   v_job     constant text := 'vmx-cleanup-demo-users';
   v_when    constant text := '17 3 * * *';
   v_command constant text := 'select public.cleanup_demo_users_with_call_limits()';
-  v_cron_db text := pg_catalog.current_setting('cron.database_name', true);
+  v_cron_db text;
   v_sql     text := pg_catalog.format('SELECT cron.schedule(%L, %L, %L);', v_job, v_when, v_command);
+  v_in_db   text := pg_catalog.format('SELECT cron.schedule_in_database(%L, %L, %L, %L);',
+                                      v_job, v_when, v_command, pg_catalog.current_database());
 BEGIN
+  -- Readable only with pg_read_all_settings; NULL when pg_cron is not preloaded.
+  BEGIN
+    v_cron_db := pg_catalog.current_setting('cron.database_name', true);
+  EXCEPTION WHEN insufficient_privilege THEN
+    v_cron_db := '?';
+  END;
   IF EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_cron') THEN
     IF pg_catalog.has_schema_privilege('cron', 'USAGE')
        AND pg_catalog.has_function_privilege('cron.schedule(text,text,text)', 'EXECUTE') THEN
@@ -509,10 +528,12 @@ BEGIN
     END IF;
     RAISE NOTICE 'vmx: pg_cron is installed but % may not use schema cron; schedule the demo cleanup as a role that may: %',
       current_user, v_sql;
+  ELSIF v_cron_db = '?' THEN
+    RAISE NOTICE 'vmx: pg_cron is not installed in database %; schedule the demo cleanup where it runs (cron.database_name) with: % -- or here, after CREATE EXTENSION pg_cron, with: %',
+      pg_catalog.current_database(), v_in_db, v_sql;
   ELSIF coalesce(v_cron_db, '') <> '' AND v_cron_db <> pg_catalog.current_database() THEN
     RAISE NOTICE 'vmx: pg_cron runs in database %, not in %; schedule the demo cleanup there with: %',
-      v_cron_db, pg_catalog.current_database(),
-      pg_catalog.format('SELECT cron.schedule_in_database(%L, %L, %L, %L);', v_job, v_when, v_command, pg_catalog.current_database());
+      v_cron_db, pg_catalog.current_database(), v_in_db;
   ELSE
     RAISE NOTICE 'vmx: pg_cron is not installed; schedule the demo cleanup yourself, e.g. after CREATE EXTENSION pg_cron: %',
       v_sql;

@@ -52,6 +52,24 @@ END
 $$;
 
 -- ---------------------------------------------------------------------------
+-- Recorded usage (promise 10): where vmx already kept user_limits (this
+-- file ran before: usage_logs has its updated_at), used_call_time_seconds
+-- is the permanent record and the backfill below never lowers it. On a
+-- database built by hand, users could write that column themselves: it is
+-- set from the data once. Decided before anything below changes it.
+-- ---------------------------------------------------------------------------
+DO $$
+BEGIN
+  PERFORM pg_catalog.set_config('vmx.usage_recorded_by_vmx',
+    (pg_catalog.to_regclass('public.usage_logs') IS NOT NULL AND EXISTS (
+       SELECT 1 FROM pg_catalog.pg_attribute a
+       WHERE a.attrelid = pg_catalog.to_regclass('public.usage_logs')
+         AND a.attname = 'updated_at' AND NOT a.attisdropped))::text,
+    false);
+END
+$$;
+
+-- ---------------------------------------------------------------------------
 -- Tables (promises 8, 9).
 -- ---------------------------------------------------------------------------
 CREATE TABLE IF NOT EXISTS public.user_limits (
@@ -468,7 +486,12 @@ BEGIN
             FROM d WHERE d.assistant_id IS NOT NULL GROUP BY d.assistant_id) s
       WHERE a.id = s.assistant_id
     ), u AS (
-      SELECT d.user_id, sum(d.delta)::integer AS delta FROM d GROUP BY d.user_id
+      SELECT d.user_id, sum(d.delta)::integer AS delta, pg_catalog.count(*) AS calls,
+             (pg_catalog.array_agg(d.id))[1] AS id,
+             (pg_catalog.array_agg(d.vapi_call_id))[1] AS vapi_call_id,
+             (pg_catalog.array_agg(d.assistant_id))[1] AS assistant_id
+      FROM d
+      GROUP BY d.user_id
     ), lim AS (
       UPDATE public.user_limits l
       SET used_call_time_seconds = coalesce(l.used_call_time_seconds, 0) + u.delta
@@ -486,13 +509,19 @@ BEGIN
       WHERE NOT EXISTS (SELECT 1 FROM lim WHERE lim.user_id = u.user_id)
       ON CONFLICT (user_id) DO NOTHING
     )
+    -- One audit row per call; a statement that completes several calls of
+    -- one user (a bulk import of history) writes one row for them.
     INSERT INTO public.usage_logs
       (user_id, action_type, resource_id, assistant_count_change, call_time_change_seconds, trigger_reason, details)
-    SELECT d.user_id, 'call_completed', d.id::text, 0, d.delta, 'call completed',
-           pg_catalog.jsonb_build_object('vapi_call_id', d.vapi_call_id,
-                                         'assistant_id', d.assistant_id,
-                                         'duration_seconds', d.delta)
-    FROM d;
+    SELECT u.user_id, 'call_completed', CASE WHEN u.calls = 1 THEN u.id::text END, 0, u.delta,
+           CASE WHEN u.calls = 1 THEN 'call completed' ELSE 'calls completed' END,
+           CASE WHEN u.calls = 1
+                THEN pg_catalog.jsonb_build_object('vapi_call_id', u.vapi_call_id,
+                                                   'assistant_id', u.assistant_id,
+                                                   'duration_seconds', u.delta)
+                ELSE pg_catalog.jsonb_build_object('calls', u.calls, 'duration_seconds', u.delta)
+           END
+    FROM u;
   ELSIF TG_OP = 'INSERT' THEN
     UPDATE public.assistants a
     SET total_call_duration_seconds = coalesce(a.total_call_duration_seconds, 0) + s.delta
@@ -627,7 +656,8 @@ GRANT EXECUTE ON FUNCTION public.sync_user_usage(uuid) TO authenticated, service
 -- ---------------------------------------------------------------------------
 -- Backfill (promises 3, 4, 8, 10, 13): every auth user gets a profile
 -- (Option B: users present before) and every profile a limits row; the
--- counters are set from the data -- used_call_time_seconds never lowered.
+-- counters are set from the data -- used_call_time_seconds never lowered
+-- where vmx recorded it (see the top of this file).
 -- Set-based; the counts are reported. Re-runs insert and touch no row.
 -- ---------------------------------------------------------------------------
 DO $$
@@ -658,14 +688,17 @@ $$;
 -- vmx:concurrently section: here only the assistant counts.
 UPDATE public.user_limits l
 SET current_assistants = s.n_assistants,
-    used_call_time_seconds = CASE WHEN s.deferred THEN l.used_call_time_seconds
-                                  ELSE greatest(coalesce(l.used_call_time_seconds, 0), s.used_seconds) END
+    used_call_time_seconds = CASE WHEN s.deferred THEN l.used_call_time_seconds ELSE s.used END
 FROM (
   SELECT p.id,
          coalesce(a.n, 0)::integer AS n_assistants,
-         coalesce(u.seconds, 0)::integer AS used_seconds,
+         CASE WHEN pg_catalog.current_setting('vmx.usage_recorded_by_vmx', true) = 'true'
+              THEN greatest(coalesce(l2.used_call_time_seconds, 0), coalesce(u.seconds, 0))
+              ELSE coalesce(u.seconds, 0)
+         END::integer AS used,
          pg_catalog.current_setting('vmx.concurrently', true) IS NOT DISTINCT FROM 'on' AS deferred
   FROM public.profiles p
+  JOIN public.user_limits l2 ON l2.user_id = p.id
   LEFT JOIN (SELECT user_id, count(*) AS n FROM public.assistants GROUP BY user_id) a
          ON a.user_id = p.id
   LEFT JOIN (SELECT c.user_id, sum(coalesce(c.counted_duration_seconds, CASE WHEN c.status = 'completed' THEN coalesce(c.duration_seconds, 0) END)) AS seconds
@@ -676,8 +709,7 @@ FROM (
 ) s
 WHERE l.user_id = s.id
   AND (l.current_assistants IS DISTINCT FROM s.n_assistants
-       OR (NOT s.deferred
-           AND l.used_call_time_seconds IS DISTINCT FROM greatest(coalesce(l.used_call_time_seconds, 0), s.used_seconds)));
+       OR (NOT s.deferred AND l.used_call_time_seconds IS DISTINCT FROM s.used));
 
 -- Assistant totals from the data (as call-logs-schema.sql does; on an
 -- Option B database the original guide never added durations). Under vmx
@@ -743,10 +775,13 @@ $$;
 -- usage triggers have added every call since the transaction above (or
 -- call-logs-schema.sql's) committed, so a counter is off from the data by a
 -- constant, which one snapshot measures and an addition corrects (it
--- commutes with the triggers' additions, as a recount would not). Never
--- lowered. call_logs is only read; a row is locked for the moment of its update.
+-- commutes with the triggers' additions, as a recount would not). As in
+-- the transaction above (vmx.usage_recorded_by_vmx, decided there for this
+-- session): usage vmx recorded is never lowered; a hand-built database's is
+-- set from the data. call_logs is only read; a row is locked for the moment
+-- of its update.
 UPDATE public.user_limits l
-SET used_call_time_seconds = coalesce(l.used_call_time_seconds, 0) + greatest(d.drift, 0)
+SET used_call_time_seconds = coalesce(l.used_call_time_seconds, 0) + d.drift
 FROM (
   SELECT l2.user_id,
          (coalesce(u.seconds, 0) - coalesce(l2.used_call_time_seconds, 0))::integer AS drift
@@ -756,7 +791,8 @@ FROM (
          ON u.user_id = l2.user_id
 ) d
 WHERE d.user_id = l.user_id
-  AND (d.drift > 0 OR l.used_call_time_seconds IS NULL);
+  AND (d.drift > 0 OR l.used_call_time_seconds IS NULL
+       OR (d.drift < 0 AND pg_catalog.current_setting('vmx.usage_recorded_by_vmx', true) IS DISTINCT FROM 'true'));
 
 -- Assistant totals, the same way (as call-logs-schema.sql's section).
 UPDATE public.assistants a

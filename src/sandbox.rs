@@ -43,6 +43,8 @@ pub struct SandboxOptions {
     /// Also listen on 127.0.0.1 at this port; `Some(0)` picks a free one.
     /// None: the Unix socket only.
     pub tcp_port: Option<u16>,
+    /// Extra server settings (`-c name=value`), e.g. `shared_preload_libraries`.
+    pub settings: Vec<(String, String)>,
 }
 
 impl SandboxOptions {
@@ -55,6 +57,12 @@ impl SandboxOptions {
     /// Listens on a free TCP port of 127.0.0.1 too.
     pub fn tcp(mut self) -> SandboxOptions {
         self.tcp_port = Some(0);
+        self
+    }
+
+    /// Starts the server with `name = value` (e.g. `shared_preload_libraries = pg_cron`).
+    pub fn setting(mut self, name: &str, value: &str) -> SandboxOptions {
+        self.settings.push((name.into(), value.into()));
         self
     }
 }
@@ -143,6 +151,9 @@ impl Sandbox {
         if let Some(port) = tcp_port {
             postgres.args(["-c", "listen_addresses=127.0.0.1", "-c"]);
             postgres.arg(format!("port={port}"));
+        }
+        for (name, value) in &options.settings {
+            postgres.arg("-c").arg(format!("{name}={value}"));
         }
         let server = postgres
             .stdin(Stdio::null())
