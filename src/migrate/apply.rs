@@ -13,7 +13,7 @@ use super::history::{self, Applied};
 use super::outside;
 use crate::catalog::Migration;
 use crate::error::VmxError;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use sqlx::postgres::PgErrorPosition;
 use sqlx::{Acquire, PgConnection};
 use std::time::{Duration, Instant};
@@ -94,18 +94,21 @@ async fn run(
     let first = Instant::now();
     let mut pause = ATTEMPT_LOCK_TIMEOUT;
     let (mut tx, started) = loop {
-        let mut tx = conn.begin().await.context("cannot begin a transaction")?;
+        // A session lost between attempts is a failed file (exit 5), as one lost mid-file is.
+        let mut tx = conn.begin().await.map_err(|e| failed(name, None, &e))?;
         // 0 = wait as long as it takes (PostgreSQL's meaning), in one attempt.
         let wait = if statement_lock_timeout == 0 {
             Duration::ZERO
         } else {
             ATTEMPT_LOCK_TIMEOUT.min(budget)
         };
-        set_lock_timeout_ms(&mut tx, wait.as_millis()).await?;
+        set_lock_timeout_ms(&mut tx, wait.as_millis())
+            .await
+            .map_err(|e| failed(name, None, &e))?;
         if deferred {
             mark_deferred(&mut tx)
                 .await
-                .context("cannot mark the transaction for the vmx:concurrently section")?;
+                .map_err(|e| failed(name, None, &e))?;
         }
         let started = Instant::now();
         match sqlx::raw_sql(sql).execute(&mut *tx).await {
@@ -136,16 +139,15 @@ async fn run(
 }
 
 /// So a file never queues long behind production traffic for a table lock.
-async fn set_lock_timeout(conn: &mut PgConnection, seconds: u64) -> Result<()> {
+async fn set_lock_timeout(conn: &mut PgConnection, seconds: u64) -> Result<(), sqlx::Error> {
     set_lock_timeout_ms(conn, u128::from(seconds) * 1000).await
 }
 
-async fn set_lock_timeout_ms(conn: &mut PgConnection, ms: u128) -> Result<()> {
+async fn set_lock_timeout_ms(conn: &mut PgConnection, ms: u128) -> Result<(), sqlx::Error> {
     sqlx::raw_sql(&format!("SET LOCAL lock_timeout = '{ms}ms'"))
         .execute(conn)
         .await
-        .context("cannot set lock_timeout")?;
-    Ok(())
+        .map(|_| ())
 }
 
 /// Tells the file's blocks (for this transaction) that vmx runs its vmx:concurrently section.

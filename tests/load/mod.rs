@@ -214,12 +214,13 @@ async fn client_loop(
         }
         stats.latencies.push(started.elapsed());
 
-        // "My latest 20 calls", as the signed-in user, in one transaction.
+        // "My latest 20 calls", as the signed-in user, in one transaction, filtered
+        // on the user as the app asks it (RLS applies as well).
         let read = format!(
             "SELECT set_config('request.jwt.claims', '{{\"sub\":\"{}\",\"role\":\"authenticated\"}}', true);
              SELECT id, assistant_id, status, duration_seconds, started_at
-             FROM public.call_logs ORDER BY started_at DESC LIMIT 20",
-            account.user
+             FROM public.call_logs WHERE user_id = '{}' ORDER BY started_at DESC LIMIT 20",
+            account.user, account.user
         );
         let started = Instant::now();
         match sqlx::raw_sql(&read).fetch_all(&mut reader).await {
