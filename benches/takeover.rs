@@ -209,24 +209,15 @@ impl Bench {
         std::thread::sleep(MARGIN);
         let during = app.stop();
 
+        println!("    without migrate: {}", summary(&baseline));
         println!(
-            "    without migrate: worst {} p99 {} ({} app transactions, {} failed)",
-            ms(baseline.worst()),
-            ms(baseline.p99()),
-            baseline.latencies.len(),
-            baseline.errors.len()
-        );
-        println!(
-            "    during {what}: worst {} p99 {} ({} app transactions, {} failed); {what} took {:.2} s{}",
-            ms(during.worst()),
-            ms(during.p99()),
-            during.latencies.len(),
-            during.errors.len(),
+            "    during {what} ({:.2} s{}): {}",
             took.as_secs_f64(),
             match &result {
                 Ok(()) => String::new(),
-                Err(e) => format!(" and FAILED: {e}"),
-            }
+                Err(e) => format!(", FAILED: {e}"),
+            },
+            summary(&during)
         );
         if let Some(e) = during.errors.first() {
             println!("      first app error: {e}");
@@ -235,6 +226,21 @@ impl Bench {
             "      (goal: no failed app transaction, worst ≤ 150 ms, flat as the table grows)"
         );
     }
+}
+
+/// All app transactions, then webhook inserts and reads apart.
+fn summary(s: &load::Stats) -> String {
+    format!(
+        "worst {} p99 {} ({} transactions, {} failed); inserts worst {} p99 {}; reads worst {} p99 {}",
+        ms(s.worst()),
+        ms(s.p99()),
+        s.latencies.len(),
+        s.errors.len(),
+        ms(load::worst(&s.insert_latencies)),
+        ms(load::p99(&s.insert_latencies)),
+        ms(load::worst(&s.read_latencies)),
+        ms(load::p99(&s.read_latencies)),
+    )
 }
 
 fn ms(d: Duration) -> String {

@@ -94,6 +94,10 @@ pub async fn accounts(conn: &mut PgConnection) -> Result<Vec<Account>, sqlx::Err
 pub struct Stats {
     /// Every app transaction's wall time.
     pub latencies: Vec<Duration>,
+    /// The webhook inserts' wall times (also in `latencies`).
+    pub insert_latencies: Vec<Duration>,
+    /// The reads' wall times (also in `latencies`).
+    pub read_latencies: Vec<Duration>,
     pub errors: Vec<String>,
     pub inserted: usize,
     pub reads: usize,
@@ -102,22 +106,32 @@ pub struct Stats {
 impl Stats {
     fn merge(&mut self, other: Stats) {
         self.latencies.extend(other.latencies);
+        self.insert_latencies.extend(other.insert_latencies);
+        self.read_latencies.extend(other.read_latencies);
         self.errors.extend(other.errors);
         self.inserted += other.inserted;
         self.reads += other.reads;
     }
 
     pub fn worst(&self) -> Duration {
-        self.latencies.iter().copied().max().unwrap_or_default()
+        worst(&self.latencies)
     }
 
     pub fn p99(&self) -> Duration {
-        let mut v = self.latencies.clone();
-        v.sort();
-        v.get((v.len() * 99 / 100).min(v.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
+        p99(&self.latencies)
     }
+}
+
+pub fn worst(v: &[Duration]) -> Duration {
+    v.iter().copied().max().unwrap_or_default()
+}
+
+pub fn p99(v: &[Duration]) -> Duration {
+    let mut v = v.to_vec();
+    v.sort();
+    v.get((v.len() * 99 / 100).min(v.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or_default()
 }
 
 /// The app, started: `clients` clients on `url` (a role that may SET ROLE to
@@ -213,6 +227,7 @@ async fn client_loop(
             Err(e) => stats.errors.push(format!("insert: {e}")),
         }
         stats.latencies.push(started.elapsed());
+        stats.insert_latencies.push(started.elapsed());
 
         // "My latest 20 calls", as the signed-in user, in one transaction, filtered
         // on the user as the app asks it (RLS applies as well).
@@ -228,6 +243,7 @@ async fn client_loop(
             Err(e) => stats.errors.push(format!("read: {e}")),
         }
         stats.latencies.push(started.elapsed());
+        stats.read_latencies.push(started.elapsed());
         n += 1;
         tokio::time::sleep(think).await;
     }
