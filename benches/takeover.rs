@@ -150,24 +150,20 @@ impl Bench {
         name
     }
 
-    fn vmx_migrate(&self, db: &str) -> Result<(), String> {
+    fn vmx_migrate(&self, db: &str) -> Result<String, String> {
         let out = Command::new(env!("CARGO_BIN_EXE_vmx"))
-            .args([
-                "migrate",
-                "-q",
-                "--database-url",
-                &self.url(db, Some(ADMIN)),
-            ])
+            .args(["migrate", "--database-url", &self.url(db, Some(ADMIN))])
+            .env("NO_COLOR", "1")
             .output()
             .expect("run vmx");
         if out.status.success() {
-            Ok(())
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
         } else {
             Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
         }
     }
 
-    fn psql_files(&self, db: &str) -> Result<(), String> {
+    fn psql_files(&self, db: &str) -> Result<String, String> {
         for m in vmx::catalog::migrations() {
             let out = Command::new(&self.psql)
                 .arg(self.url(db, Some(ADMIN)))
@@ -187,11 +183,16 @@ impl Bench {
                 return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
             }
         }
-        Ok(())
+        Ok(String::new())
     }
 
     /// The baseline window, then the app during `migrate`; prints both.
-    async fn measure(&self, db: &str, what: &str, migrate: fn(&Bench, &str) -> Result<(), String>) {
+    async fn measure(
+        &self,
+        db: &str,
+        what: &str,
+        migrate: fn(&Bench, &str) -> Result<String, String>,
+    ) {
         let url = self.url(db, Some(ADMIN));
         let mut admin = PgConnection::connect(&url).await.expect("connect");
         let accounts = Arc::new(load::accounts(&mut admin).await.expect("accounts"));
@@ -214,11 +215,28 @@ impl Bench {
             "    during {what} ({:.2} s{}): {}",
             took.as_secs_f64(),
             match &result {
-                Ok(()) => String::new(),
+                Ok(_) => String::new(),
                 Err(e) => format!(", FAILED: {e}"),
             },
             summary(&during)
         );
+        if std::env::var_os("VMX_TAKEOVER_VERBOSE").is_some() {
+            if let Ok(out) = &result {
+                for line in out.lines() {
+                    println!("      | {line}");
+                }
+            }
+            let mut slow = during.slow.clone();
+            slow.sort_by_key(|(at, ..)| *at);
+            for (at, what, took) in slow {
+                let offset = if at >= started {
+                    format!("+{:.0} ms", (at - started).as_secs_f64() * 1000.0)
+                } else {
+                    format!("-{:.0} ms", (started - at).as_secs_f64() * 1000.0)
+                };
+                println!("      slow {what} at {offset}: {}", ms(took));
+            }
+        }
         if let Some(e) = during.errors.first() {
             println!("      first app error: {e}");
         }

@@ -143,15 +143,23 @@ pub async fn run(
     .execute(&mut *conn)
     .await;
     // None of these statements takes a lock the app's reads and writes queue
-    // behind, so waiting for one costs the app nothing.
-    sqlx::raw_sql(&format!("SET lock_timeout = '{statement_lock_timeout}s'"))
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| super::apply::failed(file, None, &e))?;
+    // behind, so waiting for one costs the app nothing. They read whole
+    // tables: one backend each, no parallel workers, so the takeover uses one
+    // core and leaves the others to the app (it takes longer, the app does not).
+    sqlx::raw_sql(&format!(
+        "SET lock_timeout = '{statement_lock_timeout}s';
+         SET max_parallel_maintenance_workers = 0;
+         SET max_parallel_workers_per_gather = 0"
+    ))
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| super::apply::failed(file, None, &e))?;
     let result = run_all(conn, file, statements).await;
-    let _ = sqlx::raw_sql("RESET lock_timeout")
-        .execute(&mut *conn)
-        .await;
+    let _ = sqlx::raw_sql(
+        "RESET lock_timeout; RESET max_parallel_maintenance_workers; RESET max_parallel_workers_per_gather",
+    )
+    .execute(&mut *conn)
+    .await;
     result
 }
 

@@ -89,6 +89,9 @@ pub async fn accounts(conn: &mut PgConnection) -> Result<Vec<Account>, sqlx::Err
         .collect())
 }
 
+/// An app transaction slower than this is kept in `Stats::slow`.
+const SLOW: Duration = Duration::from_millis(50);
+
 /// What the clients saw in one window.
 #[derive(Debug, Default, Clone)]
 pub struct Stats {
@@ -98,6 +101,8 @@ pub struct Stats {
     pub insert_latencies: Vec<Duration>,
     /// The reads' wall times (also in `latencies`).
     pub read_latencies: Vec<Duration>,
+    /// When each app transaction slower than 50 ms started, what it was, how long it took.
+    pub slow: Vec<(Instant, &'static str, Duration)>,
     pub errors: Vec<String>,
     pub inserted: usize,
     pub reads: usize,
@@ -108,6 +113,7 @@ impl Stats {
         self.latencies.extend(other.latencies);
         self.insert_latencies.extend(other.insert_latencies);
         self.read_latencies.extend(other.read_latencies);
+        self.slow.extend(other.slow);
         self.errors.extend(other.errors);
         self.inserted += other.inserted;
         self.reads += other.reads;
@@ -228,6 +234,9 @@ async fn client_loop(
         }
         stats.latencies.push(started.elapsed());
         stats.insert_latencies.push(started.elapsed());
+        if started.elapsed() > SLOW {
+            stats.slow.push((started, "insert", started.elapsed()));
+        }
 
         // "My latest 20 calls", as the signed-in user, in one transaction, filtered
         // on the user as the app asks it (RLS applies as well).
@@ -244,6 +253,9 @@ async fn client_loop(
         }
         stats.latencies.push(started.elapsed());
         stats.read_latencies.push(started.elapsed());
+        if started.elapsed() > SLOW {
+            stats.slow.push((started, "read", started.elapsed()));
+        }
         n += 1;
         tokio::time::sleep(think).await;
     }
