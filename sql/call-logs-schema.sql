@@ -92,6 +92,21 @@ BEGIN
         CASE s.action WHEN 'c' THEN 'CASCADE' ELSE 'SET NULL' END);
     END IF;
   END LOOP;
+  -- Promise 10 and ingestion speed: call_logs.assistant_id is checked at
+  -- commit, after track_call_usage() has set an assistant_id whose assistant
+  -- was deleted meanwhile to NULL (set-based, instead of a lookup per row).
+  -- Metadata only: no scan of call_logs.
+  FOR c IN
+    SELECT con.conname
+    FROM pg_catalog.pg_constraint con
+    WHERE con.conrelid = 'public.call_logs'::regclass
+      AND con.contype = 'f'
+      AND con.conkey = ARRAY[(SELECT a.attnum FROM pg_catalog.pg_attribute a
+                              WHERE a.attrelid = 'public.call_logs'::regclass AND a.attname = 'assistant_id')]
+      AND NOT (con.condeferrable AND con.condeferred)
+  LOOP
+    EXECUTE pg_catalog.format('ALTER TABLE public.call_logs ALTER CONSTRAINT %I DEFERRABLE INITIALLY DEFERRED', c.conname);
+  END LOOP;
 END
 $$;
 
@@ -173,10 +188,10 @@ WHERE s.id = a.id
 -- Completion tracking (promises 4, 10), BEFORE INSERT OR UPDATE: an event
 -- that arrives after 'completed' with another status is ignored (status,
 -- duration and end time kept, the webhook never fails); a completed call's
--- counted duration is its duration. A webhook naming an assistant that was
--- deleted meanwhile records the call without it (assistant_id NULL), and
--- one that no longer knows the user (NULL user_id) takes the user of the
--- call's earlier event. Keep identical to the copy in
+-- counted duration is its duration. A webhook that no longer knows the user
+-- (NULL user_id) takes the user of the call's earlier event; one naming an
+-- assistant deleted meanwhile records the call without it (assistant_id
+-- NULL: here on UPDATE, in track_call_usage() for inserted rows). Keep identical to the copy in
 -- missing-tables-schema.sql (Option B).
 -- ---------------------------------------------------------------------------
 CREATE OR REPLACE FUNCTION public.call_logs_track_completion()
@@ -203,8 +218,10 @@ BEGIN
     FROM public.call_logs c
     WHERE c.vapi_call_id = NEW.vapi_call_id;
   END IF;
-  IF NEW.assistant_id IS NOT NULL
-     AND (TG_OP = 'INSERT' OR NEW.assistant_id IS DISTINCT FROM OLD.assistant_id)
+  -- (Inserted rows naming a deleted assistant are fixed per statement by
+  -- track_call_usage(); the foreign key is checked at commit.)
+  IF TG_OP = 'UPDATE' AND NEW.assistant_id IS DISTINCT FROM OLD.assistant_id
+     AND NEW.assistant_id IS NOT NULL
      AND NOT EXISTS (SELECT 1 FROM public.assistants a WHERE a.id = NEW.assistant_id) THEN
     NEW.assistant_id := NULL;
   END IF;
@@ -242,6 +259,18 @@ BEGIN
   -- Most statements (a webhook's "in progress" event, the INSERT or UPDATE
   -- half of an upsert that took the other path) change no counted seconds.
   IF TG_OP = 'INSERT' THEN
+    -- Promise 10: a call naming an assistant deleted meanwhile (a webhook
+    -- after a mid-call deletion) is kept, without the assistant.
+    IF EXISTS (SELECT 1 FROM new_calls n
+               WHERE n.assistant_id IS NOT NULL
+                 AND NOT EXISTS (SELECT 1 FROM public.assistants a WHERE a.id = n.assistant_id)) THEN
+      UPDATE public.call_logs c
+      SET assistant_id = NULL
+      FROM new_calls n
+      WHERE c.id = n.id
+        AND n.assistant_id IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM public.assistants a WHERE a.id = n.assistant_id);
+    END IF;
     IF NOT EXISTS (SELECT 1 FROM new_calls n WHERE n.counted_duration_seconds <> 0) THEN
       RETURN NULL;
     END IF;

@@ -327,8 +327,10 @@ BEGIN
     FROM public.call_logs c
     WHERE c.vapi_call_id = NEW.vapi_call_id;
   END IF;
-  IF NEW.assistant_id IS NOT NULL
-     AND (TG_OP = 'INSERT' OR NEW.assistant_id IS DISTINCT FROM OLD.assistant_id)
+  -- (Inserted rows naming a deleted assistant are fixed per statement by
+  -- track_call_usage(); the foreign key is checked at commit.)
+  IF TG_OP = 'UPDATE' AND NEW.assistant_id IS DISTINCT FROM OLD.assistant_id
+     AND NEW.assistant_id IS NOT NULL
      AND NOT EXISTS (SELECT 1 FROM public.assistants a WHERE a.id = NEW.assistant_id) THEN
     NEW.assistant_id := NULL;
   END IF;
@@ -454,6 +456,18 @@ BEGIN
   -- Most statements (a webhook's "in progress" event, the INSERT or UPDATE
   -- half of an upsert that took the other path) change no counted seconds.
   IF TG_OP = 'INSERT' THEN
+    -- Promise 10: a call naming an assistant deleted meanwhile (a webhook
+    -- after a mid-call deletion) is kept, without the assistant.
+    IF EXISTS (SELECT 1 FROM new_calls n
+               WHERE n.assistant_id IS NOT NULL
+                 AND NOT EXISTS (SELECT 1 FROM public.assistants a WHERE a.id = n.assistant_id)) THEN
+      UPDATE public.call_logs c
+      SET assistant_id = NULL
+      FROM new_calls n
+      WHERE c.id = n.id
+        AND n.assistant_id IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM public.assistants a WHERE a.id = n.assistant_id);
+    END IF;
     IF NOT EXISTS (SELECT 1 FROM new_calls n WHERE n.counted_duration_seconds <> 0) THEN
       RETURN NULL;
     END IF;
