@@ -450,17 +450,23 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  v_limits boolean;
-  r        record;
+  v_limits   boolean;
+  v_dangling boolean;
+  v_counted  boolean;
+  r          record;
 BEGIN
   -- Most statements (a webhook's "in progress" event, the INSERT or UPDATE
-  -- half of an upsert that took the other path) change no counted seconds.
+  -- half of an upsert that took the other path) change no counted seconds:
+  -- one look at the transition table, then return.
   IF TG_OP = 'INSERT' THEN
+    SELECT coalesce(bool_or(n.assistant_id IS NOT NULL AND a.id IS NULL), false),
+           coalesce(bool_or(n.counted_duration_seconds <> 0), false)
+      INTO v_dangling, v_counted
+    FROM new_calls n
+    LEFT JOIN public.assistants a ON a.id = n.assistant_id;
     -- Promise 10: a call naming an assistant deleted meanwhile (a webhook
     -- after a mid-call deletion) is kept, without the assistant.
-    IF EXISTS (SELECT 1 FROM new_calls n
-               WHERE n.assistant_id IS NOT NULL
-                 AND NOT EXISTS (SELECT 1 FROM public.assistants a WHERE a.id = n.assistant_id)) THEN
+    IF v_dangling THEN
       UPDATE public.call_logs c
       SET assistant_id = NULL
       FROM new_calls n
@@ -468,14 +474,9 @@ BEGIN
         AND n.assistant_id IS NOT NULL
         AND NOT EXISTS (SELECT 1 FROM public.assistants a WHERE a.id = n.assistant_id);
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM new_calls n WHERE n.counted_duration_seconds <> 0) THEN
+    IF NOT v_counted THEN
       RETURN NULL;
     END IF;
-  ELSIF NOT EXISTS (SELECT 1 FROM new_calls n JOIN old_calls o ON o.id = n.id
-                    WHERE n.counted_duration_seconds IS DISTINCT FROM o.counted_duration_seconds
-                       OR n.user_id IS DISTINCT FROM o.user_id
-                       OR n.assistant_id IS DISTINCT FROM o.assistant_id) THEN
-    RETURN NULL;
   END IF;
   v_limits := pg_catalog.to_regclass('public.user_limits') IS NOT NULL;
   IF TG_OP = 'INSERT' AND v_limits THEN
