@@ -338,9 +338,10 @@ impl Bench {
             (1_000, 100_000)
         };
         let db = self.migrated("ingest");
-        self.sql(
+        self.psql(
             &db,
-            &format!(
+            Some(ADMIN),
+            &["-c", &format!(
                 "INSERT INTO auth.users (id, email)
                    SELECT gen_random_uuid(), 'u' || g || '@example.com' FROM generate_series(1, {users}) g;
                  INSERT INTO public.assistants (user_id, name) SELECT id, 'assistant' FROM public.profiles;
@@ -353,7 +354,7 @@ impl Bench {
                    SELECT (row_number() OVER (ORDER BY id)) - 1 AS n, id, user_id FROM public.assistants;
                  CREATE UNIQUE INDEX ON public.bench_assistants (n);
                  ANALYZE;"
-            ),
+            )],
         );
         let load = |table: &str, run: usize| {
             format!(
@@ -374,7 +375,7 @@ impl Bench {
             };
             for table in order {
                 let started = Instant::now();
-                self.sql(&db, &load(table, run));
+                self.psql(&db, Some(ADMIN), &["-c", &load(table, run)]);
                 let took = started.elapsed();
                 if table == "call_logs" {
                     with_triggers.push(took);

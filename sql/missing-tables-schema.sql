@@ -351,8 +351,10 @@ BEGIN
     FROM public.call_logs c
     WHERE c.vapi_call_id = NEW.vapi_call_id;
   END IF;
-  IF NEW.assistant_id IS NOT NULL
-     AND (TG_OP = 'INSERT' OR NEW.assistant_id IS DISTINCT FROM OLD.assistant_id)
+  -- (Inserted rows naming a deleted assistant are fixed per statement by
+  -- track_call_usage(); the foreign key is checked at commit.)
+  IF TG_OP = 'UPDATE' AND NEW.assistant_id IS DISTINCT FROM OLD.assistant_id
+     AND NEW.assistant_id IS NOT NULL
      AND NOT EXISTS (SELECT 1 FROM public.assistants a WHERE a.id = NEW.assistant_id) THEN
     NEW.assistant_id := NULL;
   END IF;
@@ -472,8 +474,35 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  v_limits boolean := pg_catalog.to_regclass('public.user_limits') IS NOT NULL;
+  v_limits   boolean;
+  v_dangling boolean;
+  v_counted  boolean;
+  r          record;
 BEGIN
+  -- Most statements (a webhook's "in progress" event, the INSERT or UPDATE
+  -- half of an upsert that took the other path) change no counted seconds:
+  -- one look at the transition table, then return.
+  IF TG_OP = 'INSERT' THEN
+    SELECT coalesce(bool_or(n.assistant_id IS NOT NULL AND a.id IS NULL), false),
+           coalesce(bool_or(n.counted_duration_seconds <> 0), false)
+      INTO v_dangling, v_counted
+    FROM new_calls n
+    LEFT JOIN public.assistants a ON a.id = n.assistant_id;
+    -- Promise 10: a call naming an assistant deleted meanwhile (a webhook
+    -- after a mid-call deletion) is kept, without the assistant.
+    IF v_dangling THEN
+      UPDATE public.call_logs c
+      SET assistant_id = NULL
+      FROM new_calls n
+      WHERE c.id = n.id
+        AND n.assistant_id IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM public.assistants a WHERE a.id = n.assistant_id);
+    END IF;
+    IF NOT v_counted THEN
+      RETURN NULL;
+    END IF;
+  END IF;
+  v_limits := pg_catalog.to_regclass('public.user_limits') IS NOT NULL;
   IF TG_OP = 'INSERT' AND v_limits THEN
     WITH d AS (
       SELECT n.id, n.user_id, n.assistant_id, n.vapi_call_id, n.counted_duration_seconds AS delta
@@ -535,7 +564,9 @@ BEGIN
     -- its duration) and after; an assistant_id set to NULL by the deletion
     -- of its assistant moves nothing that matters (that assistant is gone).
     IF v_limits THEN
-      WITH c AS (
+      -- An UPDATE statement changes few calls (a webhook event: one), so
+      -- they are applied one by one with simple, cached statements.
+      FOR r IN
         SELECT n.id, n.user_id, o.user_id AS old_user_id, n.assistant_id, o.assistant_id AS old_assistant_id,
                n.vapi_call_id,
                coalesce(n.counted_duration_seconds, 0) AS new_secs,
@@ -546,38 +577,47 @@ BEGIN
         WHERE n.counted_duration_seconds IS DISTINCT FROM o.counted_duration_seconds
            OR n.user_id IS DISTINCT FROM o.user_id
            OR n.assistant_id IS DISTINCT FROM o.assistant_id
-      ), asst AS (
-        UPDATE public.assistants a
-        SET total_call_duration_seconds = coalesce(a.total_call_duration_seconds, 0) + s.delta
-        FROM (SELECT x.assistant_id, sum(x.secs)::integer AS delta
-              FROM (SELECT c.assistant_id, c.new_secs AS secs FROM c
-                    UNION ALL
-                    SELECT c.old_assistant_id, -c.old_secs FROM c) x
-              WHERE x.assistant_id IS NOT NULL
-              GROUP BY x.assistant_id
-              HAVING sum(x.secs) <> 0) s
-        WHERE a.id = s.assistant_id
-      ), lim AS (
-        UPDATE public.user_limits l
-        SET used_call_time_seconds = coalesce(l.used_call_time_seconds, 0) + s.delta
-        FROM (SELECT x.user_id, sum(x.secs)::integer AS delta
-              FROM (SELECT c.user_id, c.new_secs AS secs FROM c
-                    UNION ALL
-                    SELECT c.old_user_id, -c.old_secs FROM c) x
-              GROUP BY x.user_id
-              HAVING sum(x.secs) <> 0) s
-        WHERE l.user_id = s.user_id
-      )
-      INSERT INTO public.usage_logs
-        (user_id, action_type, resource_id, assistant_count_change, call_time_change_seconds, trigger_reason, details)
-      SELECT c.user_id, 'call_completed', c.id::text, 0, c.new_secs - c.old_secs,
-             CASE WHEN c.first THEN 'call completed' ELSE 'duration corrected' END,
-             pg_catalog.jsonb_build_object('vapi_call_id', c.vapi_call_id,
-                                           'assistant_id', c.assistant_id,
-                                           'duration_seconds', c.new_secs)
-      FROM c
-      WHERE c.new_secs <> c.old_secs
-        AND EXISTS (SELECT 1 FROM public.profiles p WHERE p.id = c.user_id);
+        ORDER BY n.user_id, n.id
+      LOOP
+        IF r.assistant_id IS NOT DISTINCT FROM r.old_assistant_id THEN
+          IF r.new_secs <> r.old_secs THEN
+            UPDATE public.assistants
+            SET total_call_duration_seconds = coalesce(total_call_duration_seconds, 0) + (r.new_secs - r.old_secs)
+            WHERE id = r.assistant_id;
+          END IF;
+        ELSE
+          UPDATE public.assistants
+          SET total_call_duration_seconds = coalesce(total_call_duration_seconds, 0) - r.old_secs
+          WHERE id = r.old_assistant_id AND r.old_secs <> 0;
+          UPDATE public.assistants
+          SET total_call_duration_seconds = coalesce(total_call_duration_seconds, 0) + r.new_secs
+          WHERE id = r.assistant_id AND r.new_secs <> 0;
+        END IF;
+        IF r.user_id IS NOT DISTINCT FROM r.old_user_id THEN
+          IF r.new_secs <> r.old_secs THEN
+            UPDATE public.user_limits
+            SET used_call_time_seconds = coalesce(used_call_time_seconds, 0) + (r.new_secs - r.old_secs)
+            WHERE user_id = r.user_id;
+          END IF;
+        ELSE
+          UPDATE public.user_limits
+          SET used_call_time_seconds = coalesce(used_call_time_seconds, 0) - r.old_secs
+          WHERE user_id = r.old_user_id AND r.old_secs <> 0;
+          UPDATE public.user_limits
+          SET used_call_time_seconds = coalesce(used_call_time_seconds, 0) + r.new_secs
+          WHERE user_id = r.user_id AND r.new_secs <> 0;
+        END IF;
+        IF r.new_secs <> r.old_secs THEN
+          INSERT INTO public.usage_logs
+            (user_id, action_type, resource_id, assistant_count_change, call_time_change_seconds, trigger_reason, details)
+          SELECT r.user_id, 'call_completed', r.id::text, 0, r.new_secs - r.old_secs,
+                 CASE WHEN r.first THEN 'call completed' ELSE 'duration corrected' END,
+                 pg_catalog.jsonb_build_object('vapi_call_id', r.vapi_call_id,
+                                               'assistant_id', r.assistant_id,
+                                               'duration_seconds', r.new_secs)
+          WHERE EXISTS (SELECT 1 FROM public.profiles p WHERE p.id = r.user_id);
+        END IF;
+      END LOOP;
     ELSE
       UPDATE public.assistants a
       SET total_call_duration_seconds = coalesce(a.total_call_duration_seconds, 0) + s.delta
