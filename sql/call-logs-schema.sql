@@ -630,16 +630,28 @@ $$;
 -- snapshot measures and an addition corrects (it commutes with the
 -- triggers' additions, as a recount would not). call_logs is only read;
 -- an assistant row is locked for the moment of its update.
-UPDATE public.assistants a
-SET total_call_duration_seconds = coalesce(a.total_call_duration_seconds, 0) + d.drift
-FROM (
-  SELECT a2.id,
-         (coalesce(sum(coalesce(c.counted_duration_seconds, CASE WHEN c.status = 'completed' THEN coalesce(c.duration_seconds, 0) END)), 0)
-          - coalesce(a2.total_call_duration_seconds, 0))::integer AS drift
-  FROM public.assistants a2
-  LEFT JOIN public.call_logs c ON c.assistant_id = a2.id
-  GROUP BY a2.id
-) d
-WHERE d.id = a.id
-  AND (d.drift <> 0 OR a.total_call_duration_seconds IS NULL);
+-- Measured first, whole (no row locked while call_logs is read), then
+-- applied in one short UPDATE.
+DO $$
+DECLARE
+  v_ids    uuid[];
+  v_drifts integer[];
+BEGIN
+  SELECT array_agg(d.id), array_agg(d.drift) INTO v_ids, v_drifts
+  FROM (
+    SELECT a2.id,
+           (coalesce(sum(coalesce(c.counted_duration_seconds, CASE WHEN c.status = 'completed' THEN coalesce(c.duration_seconds, 0) END)), 0)
+            - coalesce(a2.total_call_duration_seconds, 0))::integer AS drift,
+           a2.total_call_duration_seconds IS NULL AS unset
+    FROM public.assistants a2
+    LEFT JOIN public.call_logs c ON c.assistant_id = a2.id
+    GROUP BY a2.id
+  ) d
+  WHERE d.drift <> 0 OR d.unset;
+  UPDATE public.assistants a
+  SET total_call_duration_seconds = coalesce(a.total_call_duration_seconds, 0) + d.drift
+  FROM unnest(v_ids, v_drifts) AS d(id, drift)
+  WHERE d.id = a.id;
+END
+$$;
 */

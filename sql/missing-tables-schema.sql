@@ -819,32 +819,54 @@ $$;
 -- the transaction above (vmx.usage_recorded_by_vmx, decided there for this
 -- session): usage vmx recorded is never lowered; a hand-built database's is
 -- set from the data. call_logs is only read; a row is locked for the moment
--- of its update.
-UPDATE public.user_limits l
-SET used_call_time_seconds = coalesce(l.used_call_time_seconds, 0) + d.drift
-FROM (
-  SELECT l2.user_id,
-         (coalesce(u.seconds, 0) - coalesce(l2.used_call_time_seconds, 0))::integer AS drift
-  FROM public.user_limits l2
-  LEFT JOIN (SELECT c.user_id, sum(coalesce(c.counted_duration_seconds, CASE WHEN c.status = 'completed' THEN coalesce(c.duration_seconds, 0) END)) AS seconds
-             FROM public.call_logs c GROUP BY c.user_id) u
-         ON u.user_id = l2.user_id
-) d
-WHERE d.user_id = l.user_id
-  AND (d.drift > 0 OR l.used_call_time_seconds IS NULL
-       OR (d.drift < 0 AND pg_catalog.current_setting('vmx.usage_recorded_by_vmx', true) IS DISTINCT FROM 'true'));
+-- of its update: measured first, whole, then applied in one short UPDATE.
+DO $$
+DECLARE
+  v_users  uuid[];
+  v_drifts integer[];
+  v_lower  boolean := pg_catalog.current_setting('vmx.usage_recorded_by_vmx', true) IS DISTINCT FROM 'true';
+BEGIN
+  SELECT array_agg(d.user_id), array_agg(d.drift) INTO v_users, v_drifts
+  FROM (
+    SELECT l2.user_id,
+           (coalesce(u.seconds, 0) - coalesce(l2.used_call_time_seconds, 0))::integer AS drift,
+           l2.used_call_time_seconds IS NULL AS unset
+    FROM public.user_limits l2
+    LEFT JOIN (SELECT c.user_id, sum(coalesce(c.counted_duration_seconds, CASE WHEN c.status = 'completed' THEN coalesce(c.duration_seconds, 0) END)) AS seconds
+               FROM public.call_logs c GROUP BY c.user_id) u
+           ON u.user_id = l2.user_id
+  ) d
+  WHERE d.drift > 0 OR d.unset OR (d.drift < 0 AND v_lower);
+  UPDATE public.user_limits l
+  SET used_call_time_seconds = coalesce(l.used_call_time_seconds, 0) + d.drift
+  FROM unnest(v_users, v_drifts) AS d(user_id, drift)
+  WHERE d.user_id = l.user_id;
+END
+$$;
 
 -- Assistant totals, the same way (as call-logs-schema.sql's section).
-UPDATE public.assistants a
-SET total_call_duration_seconds = coalesce(a.total_call_duration_seconds, 0) + d.drift
-FROM (
-  SELECT a2.id,
-         (coalesce(sum(coalesce(c.counted_duration_seconds, CASE WHEN c.status = 'completed' THEN coalesce(c.duration_seconds, 0) END)), 0)
-          - coalesce(a2.total_call_duration_seconds, 0))::integer AS drift
-  FROM public.assistants a2
-  LEFT JOIN public.call_logs c ON c.assistant_id = a2.id
-  GROUP BY a2.id
-) d
-WHERE d.id = a.id
-  AND (d.drift <> 0 OR a.total_call_duration_seconds IS NULL);
+-- Measured first, whole (no row locked while call_logs is read), then
+-- applied in one short UPDATE.
+DO $$
+DECLARE
+  v_ids    uuid[];
+  v_drifts integer[];
+BEGIN
+  SELECT array_agg(d.id), array_agg(d.drift) INTO v_ids, v_drifts
+  FROM (
+    SELECT a2.id,
+           (coalesce(sum(coalesce(c.counted_duration_seconds, CASE WHEN c.status = 'completed' THEN coalesce(c.duration_seconds, 0) END)), 0)
+            - coalesce(a2.total_call_duration_seconds, 0))::integer AS drift,
+           a2.total_call_duration_seconds IS NULL AS unset
+    FROM public.assistants a2
+    LEFT JOIN public.call_logs c ON c.assistant_id = a2.id
+    GROUP BY a2.id
+  ) d
+  WHERE d.drift <> 0 OR d.unset;
+  UPDATE public.assistants a
+  SET total_call_duration_seconds = coalesce(a.total_call_duration_seconds, 0) + d.drift
+  FROM unnest(v_ids, v_drifts) AS d(id, drift)
+  WHERE d.id = a.id;
+END
+$$;
 */
