@@ -38,7 +38,7 @@ pub struct Global {
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
 
-    /// Seconds to wait for a connection before giving up.
+    /// Seconds to wait for a connection before giving up (0: no limit, as libpq's connect_timeout).
     #[arg(long, global = true, default_value_t = 10, value_name = "S")]
     pub connect_timeout: u64,
 

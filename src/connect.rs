@@ -7,9 +7,18 @@
 //! `sslrootcert`, `sslcert`, `sslkey`, `host`, `hostaddr`, `port`, `dbname`,
 //! `user`, `password`, `application_name`, `options`, `connect_timeout`
 //! (seconds; wins over `--connect-timeout` because it belongs to the target;
-//! 0 means "use --connect-timeout"), and `pgbouncer=true` (a transaction-mode
-//! pooler, refused). `allow` behaves as `disable` (the server decides whether it
-//! needs TLS; sqlx does not retry with TLS).
+//! 0 means no limit, as in libpq, and so does `--connect-timeout 0`), and
+//! `pgbouncer=true` (a transaction-mode pooler, refused). `allow` behaves as
+//! `disable` (the server decides whether it needs TLS; sqlx does not retry with TLS).
+//!
+//! As libpq: an empty host (`postgres://user@/db`, `postgresql:///db`) is the
+//! default Unix socket (or PGHOST), `host=/dir` a socket directory; what the URL
+//! leaves out comes from `PGPORT`, `PGUSER`, `PGPASSWORD`, … and `~/.pgpass`
+//! (or `PGPASSFILE`); with no URL at all, the `PG*` environment is the target.
+//!
+//! Transaction-mode poolers are recognised by behaviour right after connecting
+//! (see `pooling`) and refused; session-mode PgBouncer/Supavisor with default
+//! settings works: vmx sends no startup parameter a default PgBouncer refuses.
 
 use crate::error::VmxError;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
@@ -59,11 +68,11 @@ impl std::fmt::Debug for DatabaseUrl {
 #[derive(Clone)]
 pub struct Target {
     pub options: PgConnectOptions,
-    /// `user@host:port/database`, never the password.
+    /// `user@host:port/database`, never the password (a socket: `user@/dir:5432/db`).
     pub display: String,
-    /// `connect_timeout` from the URL, when given (and not 0).
+    /// `connect_timeout` from the URL, when given; `Some(ZERO)` is libpq's 0: no limit.
     connect_timeout: Option<Duration>,
-    /// Why this target is a transaction-mode pooler, when it is one.
+    /// Why this target is a transaction-mode pooler, when the URL already says so.
     pooler: Option<String>,
     /// Every spelling of the password we know of, to scrub from any text.
     secrets: Vec<String>,
@@ -80,8 +89,64 @@ impl std::fmt::Debug for Target {
     }
 }
 
+/// What the URL said beyond what `PgConnectOptions` keeps.
+#[derive(Default)]
+struct Extras {
+    connect_timeout: Option<Duration>,
+    pgbouncer: bool,
+    application_name: bool,
+    root_cert: Option<String>,
+}
+
 impl Target {
+    /// The target from a URL when one is given, else from libpq's `PG*`
+    /// environment when it names a server or database; else a usage error.
+    pub fn resolve(url: Option<&DatabaseUrl>) -> Result<Target, VmxError> {
+        match url {
+            Some(url) => Target::parse(url.expose()),
+            None if LIBPQ_TARGET_VARS
+                .iter()
+                .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty())) =>
+            {
+                Target::from_env()
+            }
+            None => Err(VmxError::Usage(
+                "no database given: pass --database-url or set DATABASE_URL (or PGHOST/PGDATABASE as for psql; or run `vmx check` for a throwaway one)".into(),
+            )),
+        }
+    }
+
+    /// The target libpq would use with no connection string: PGHOST, PGPORT,
+    /// PGUSER, PGPASSWORD (else ~/.pgpass or PGPASSFILE), PGDATABASE,
+    /// PGSSLMODE, PGSSLROOTCERT, PGAPPNAME — read by sqlx itself.
+    pub fn from_env() -> Result<Target, VmxError> {
+        let options = PgConnectOptions::new();
+        let secrets = env_secrets();
+        if let Ok(mode) = std::env::var("PGSSLMODE") {
+            if PgSslMode::from_str(&mode).is_err() {
+                return Err(VmxError::Usage(format!(
+                    "PGSSLMODE={mode} is not one of disable, allow, prefer, require, verify-ca, verify-full"
+                )));
+            }
+        }
+        if let Ok(port) = std::env::var("PGPORT") {
+            if !matches!(port.trim().parse::<u16>(), Ok(p) if p > 0) {
+                return Err(VmxError::Usage(format!(
+                    "PGPORT={port} is not a port number such as 5432"
+                )));
+            }
+        }
+        let extras = Extras {
+            application_name: std::env::var_os("PGAPPNAME").is_some(),
+            root_cert: std::env::var("PGSSLROOTCERT").ok(),
+            ..Extras::default()
+        };
+        Target::finish(options, extras, secrets)
+    }
+
     /// Parses a `postgres://` or `postgresql://` URL; a URL that cannot be parsed is a usage error (exit 2).
+    /// As libpq: an empty host (`postgres://user@/db`, `postgresql:///db`) means
+    /// the default Unix socket (or PGHOST), and `?host=/dir` a socket directory.
     pub fn parse(raw: &str) -> Result<Target, VmxError> {
         let raw = raw.trim();
         if !raw.contains("://") {
@@ -89,7 +154,8 @@ impl Target {
                 "the database URL cannot be parsed; expected postgres://user:password@host:5432/database".into(),
             ));
         }
-        let url = url::Url::parse(raw).map_err(|e| {
+        let (raw, empty_host) = with_placeholder_host(raw);
+        let url = url::Url::parse(&raw).map_err(|e| {
             VmxError::Usage(format!(
                 "the database URL cannot be parsed ({e}); expected postgres://user:password@host:5432/database"
             ))
@@ -108,8 +174,8 @@ impl Target {
             ));
         }
 
-        let mut connect_timeout = None;
-        let mut pgbouncer = false;
+        let mut extras = Extras::default();
+        let mut host_given = false;
         for (key, value) in url.query_pairs() {
             match &*key {
                 "connect_timeout" => {
@@ -118,27 +184,60 @@ impl Target {
                             "connect_timeout={value} in the database URL is not a number of seconds"
                         )))
                     })?;
-                    connect_timeout = (secs > 0).then(|| Duration::from_secs(secs));
+                    extras.connect_timeout = Some(Duration::from_secs(secs));
                 }
-                "pgbouncer" => pgbouncer = matches!(&*value, "true" | "1" | "yes" | "on"),
+                "pgbouncer" => extras.pgbouncer = matches!(&*value, "true" | "1" | "yes" | "on"),
                 "sslmode" | "ssl-mode" if PgSslMode::from_str(&value).is_err() => {
                     return Err(VmxError::Usage(scrub(format!(
                         "sslmode={value} in the database URL is not one of disable, allow, prefer, require, verify-ca, verify-full"
                     ))));
                 }
+                "application_name" => extras.application_name = true,
+                "sslrootcert" | "ssl-root-cert" | "ssl-ca" => {
+                    extras.root_cert = Some(value.into_owned())
+                }
+                "host" | "hostaddr" if !value.is_empty() => host_given = true,
                 _ => {}
             }
         }
+        if extras.root_cert.is_none() {
+            extras.root_cert = std::env::var("PGSSLROOTCERT").ok();
+        }
+        if !extras.application_name {
+            extras.application_name = std::env::var_os("PGAPPNAME").is_some();
+        }
 
-        let mut options = PgConnectOptions::from_str(raw).map_err(|e| {
+        let mut options = PgConnectOptions::from_str(&raw).map_err(|e| {
             let text = e.to_string().replace("error with configuration: ", "");
             VmxError::Usage(scrub(format!("the database URL cannot be used: {text}")))
         })?;
-        if !url.query_pairs().any(|(k, _)| k == "application_name") {
+        if empty_host && !host_given {
+            let host = default_host(options.get_port());
+            options = if host.starts_with('/') {
+                options.socket(&host)
+            } else {
+                options.host(&host)
+            };
+        }
+        Target::finish(options, extras, secrets)
+    }
+
+    /// What every target gets, from a URL or the environment.
+    fn finish(
+        mut options: PgConnectOptions,
+        extras: Extras,
+        secrets: Vec<String>,
+    ) -> Result<Target, VmxError> {
+        let scrub = |text: String| redact_all(&text, &secrets);
+        if !extras.application_name {
             options = options.application_name("vmx");
         }
         // Our own statements are the product's output; sqlx's statement log is noise.
         options = options.disable_statement_logging();
+        // A default PgBouncer refuses any startup parameter it does not know
+        // ("unsupported startup parameter: extra_float_digits"); PostgreSQL 12+
+        // prints floats exactly without it, and vmx reads them in binary anyway.
+        options = options.extra_float_digits(None);
 
         let socket = options
             .get_socket()
@@ -152,11 +251,10 @@ impl Target {
             options = options.ssl_mode(PgSslMode::Disable);
         } else if matches!(options.get_ssl_mode(), PgSslMode::Require) {
             // libpq: with a root CA file present, `require` verifies the chain like `verify-ca`.
-            let root = url
-                .query_pairs()
-                .find(|(k, _)| matches!(&**k, "sslrootcert" | "ssl-root-cert" | "ssl-ca"))
-                .map(|(_, v)| v.into_owned());
-            if root.is_some_and(|path| std::path::Path::new(&path).is_file()) {
+            if extras
+                .root_cert
+                .is_some_and(|path| std::path::Path::new(&path).is_file())
+            {
                 options = options.ssl_mode(PgSslMode::VerifyCa);
             }
         }
@@ -176,22 +274,22 @@ impl Target {
             options.get_database().unwrap_or(options.get_username())
         ));
         let pooler = if port == TRANSACTION_POOLER_PORT {
-            Some("port 6543 is Supavisor/PgBouncer transaction mode, where advisory locks and multi-statement transactions do not hold; use the direct connection (port 5432) or the session pooler".to_string())
-        } else if pgbouncer {
-            Some("the URL says pgbouncer=true (transaction mode), where advisory locks and multi-statement transactions do not hold; use the direct connection (port 5432) or the session pooler".to_string())
+            Some(format!("port 6543 is Supavisor/PgBouncer transaction mode, where advisory locks and multi-statement transactions do not hold; {USE_SESSION_MODE}"))
+        } else if extras.pgbouncer {
+            Some(format!("the URL says pgbouncer=true (transaction mode), where advisory locks and multi-statement transactions do not hold; {USE_SESSION_MODE}"))
         } else {
             None
         };
         Ok(Target {
             options,
             display,
-            connect_timeout,
+            connect_timeout: extras.connect_timeout,
             pooler,
             secrets,
         })
     }
 
-    /// `connect_timeout` from the URL, if it set one.
+    /// `connect_timeout` from the URL, if it set one (`Some(ZERO)`: no limit).
     pub fn url_connect_timeout(&self) -> Option<Duration> {
         self.connect_timeout
     }
@@ -206,8 +304,10 @@ impl Target {
         redact_all(text, &self.secrets)
     }
 
-    /// Connects within `timeout` (the URL's `connect_timeout` wins), refusing
-    /// transaction-mode poolers before any packet is sent.
+    /// Connects within `timeout` (the URL's `connect_timeout` wins; zero: no
+    /// limit, as libpq), then makes sure the target is not a transaction-mode
+    /// pooler, before vmx sends anything else. A pooler named by the URL is
+    /// refused before any packet is sent.
     pub async fn connect(&self, timeout: Duration) -> Result<PgConnection, VmxError> {
         if let Some(reason) = &self.pooler {
             return Err(VmxError::TransactionPooler {
@@ -216,21 +316,48 @@ impl Target {
             });
         }
         let timeout = self.connect_timeout.unwrap_or(timeout);
-        let attempt =
-            tokio::time::timeout(timeout, PgConnection::connect_with(&self.options)).await;
-        match attempt {
-            Err(_) => Err(VmxError::Connect {
+        // A second session, opened alongside, for the pooler probe (see `pooling`).
+        let (main, witness) = tokio::join!(
+            self.connect_once(timeout),
+            within(
+                probe_limit(timeout),
+                PgConnection::connect_with(&self.options)
+            ),
+        );
+        let mut conn = main?;
+        let witness = witness.and_then(Result::ok);
+        let verdict = pooling(&mut conn, witness, probe_limit(timeout)).await;
+        match verdict {
+            Ok(None) => Ok(conn),
+            Ok(Some(reason)) => {
+                let _ = within(Duration::from_secs(1), conn.close()).await;
+                Err(VmxError::TransactionPooler {
+                    target: self.display.clone(),
+                    reason: format!("{reason}; {USE_SESSION_MODE}"),
+                })
+            }
+            Err(e) => Err(VmxError::Connect {
+                target: self.display.clone(),
+                reason: self.redact(&one_line(&self.describe(&e))),
+            }),
+        }
+    }
+
+    /// One connection attempt, its failure in an operator's words.
+    async fn connect_once(&self, timeout: Duration) -> Result<PgConnection, VmxError> {
+        match within(timeout, PgConnection::connect_with(&self.options)).await {
+            None => Err(VmxError::Connect {
                 target: self.display.clone(),
                 reason: format!(
                     "no PostgreSQL answer within {} — is the host reachable, and is this port really PostgreSQL? (raise --connect-timeout for a slow network)",
                     seconds(timeout)
                 ),
             }),
-            Ok(Err(e)) => Err(VmxError::Connect {
+            Some(Err(e)) => Err(VmxError::Connect {
                 target: self.display.clone(),
                 reason: self.redact(&one_line(&self.describe(&e))),
             }),
-            Ok(Ok(conn)) => Ok(conn),
+            Some(Ok(conn)) => Ok(conn),
         }
     }
 
@@ -240,6 +367,129 @@ impl Target {
             self.options.get_socket().is_some() || self.options.get_host().starts_with('/');
         describe(e, self.options.get_host(), socket, self.ssl_mode())
     }
+}
+
+/// The end of every transaction-pooler refusal: what to do instead.
+const USE_SESSION_MODE: &str = "connect through the session-mode port instead (Supabase: port 5432 on the pooler host) or directly to the database";
+
+/// Any of these set (and no URL given) means "connect as libpq would from the environment".
+const LIBPQ_TARGET_VARS: &[&str] = &["PGHOST", "PGHOSTADDR", "PGPORT", "PGUSER", "PGDATABASE"];
+
+/// `fut` within `limit`; a zero limit waits for ever (libpq's connect_timeout=0).
+async fn within<F: std::future::Future>(limit: Duration, fut: F) -> Option<F::Output> {
+    if limit.is_zero() {
+        Some(fut.await)
+    } else {
+        tokio::time::timeout(limit, fut).await.ok()
+    }
+}
+
+/// How long the pooler probe's second session may take: the connect timeout,
+/// at most 10 s (a busy session pooler may make it wait for a server).
+fn probe_limit(timeout: Duration) -> Duration {
+    if timeout.is_zero() {
+        Duration::from_secs(10)
+    } else {
+        timeout.min(Duration::from_secs(10))
+    }
+}
+
+/// Whether the server behind `conn` is shared per transaction (a transaction-
+/// or statement-mode pooler): `Some(why)` if so.
+///
+/// Each autocommit statement is a transaction of its own. A direct connection
+/// or a session-mode pooler keeps one backend per session for its whole life,
+/// and two live sessions never share one; a transaction pooler hands a backend
+/// back to its pool after every transaction, so one session moves between
+/// backends under load, and with a quiet pool the next session gets the
+/// backend the first one just released. So: ask the backend pid of `conn` and
+/// of a second session (`witness`), alternately, five times. All statements go
+/// through the simple query protocol (no prepared statement). Without a
+/// witness (it could not connect in time) only the first session is watched.
+async fn pooling(
+    conn: &mut PgConnection,
+    mut witness: Option<PgConnection>,
+    limit: Duration,
+) -> Result<Option<String>, sqlx::Error> {
+    let mut mine = vec![backend_pid(conn).await?];
+    let mut theirs = Vec::new();
+    for _ in 0..2 {
+        if let Some(w) = witness.as_mut() {
+            match within(limit, backend_pid(w)).await {
+                Some(Ok(pid)) => theirs.push(pid),
+                _ => witness = None,
+            }
+        }
+        mine.push(backend_pid(conn).await?);
+    }
+    if let Some(w) = witness {
+        let _ = within(Duration::from_secs(1), w.close()).await;
+    }
+    let verdict = if let Some(pid) = mine.iter().find(|p| theirs.contains(p)) {
+        Some(format!(
+            "two of vmx's sessions were served by the same server process (pid {pid}), so the server is shared per transaction and advisory locks and session settings do not hold"
+        ))
+    } else if mine.windows(2).any(|w| w[0] != w[1]) || theirs.windows(2).any(|w| w[0] != w[1]) {
+        Some(format!(
+            "one vmx session was served by several server processes (pids {}), so the server is shared per transaction and advisory locks and session settings do not hold",
+            mine.iter()
+                .map(i32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    } else {
+        None
+    };
+    Ok(verdict)
+}
+
+/// The server process serving this statement, asked through the simple protocol.
+async fn backend_pid(conn: &mut PgConnection) -> Result<i32, sqlx::Error> {
+    use sqlx::{Executor, Row};
+    let row = conn.fetch_one("SELECT pg_backend_pid()").await?;
+    row.try_get(0)
+}
+
+/// libpq's host when none is given: PGHOST, else the first default socket
+/// directory that holds the port's socket, else localhost (as sqlx does).
+fn default_host(port: u16) -> String {
+    if let Some(host) = std::env::var("PGHOST").ok().filter(|h| !h.is_empty()) {
+        return host;
+    }
+    let socket = format!(".s.PGSQL.{port}");
+    ["/var/run/postgresql", "/private/tmp", "/tmp"]
+        .iter()
+        .find(|dir| std::path::Path::new(dir).join(&socket).exists())
+        .map(|dir| dir.to_string())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// `postgres://user@/db` and `postgresql:///db` name no host (libpq: the
+/// default socket); the URL parser refuses the first, so put `localhost` in
+/// the empty host's place and say that it was empty.
+fn with_placeholder_host(raw: &str) -> (String, bool) {
+    let Some(start) = raw.find("://").map(|i| i + 3) else {
+        return (raw.to_string(), false);
+    };
+    let rest = &raw[start..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let host_start = authority.rfind('@').map(|i| i + 1).unwrap_or(0);
+    let host_and_port = &authority[host_start..];
+    if !(host_and_port.is_empty() || host_and_port.starts_with(':')) {
+        return (raw.to_string(), false);
+    }
+    let at = start + host_start;
+    (format!("{}localhost{}", &raw[..at], &raw[at..]), true)
+}
+
+/// The password from the environment, which sqlx uses when the URL has none.
+fn env_secrets() -> Vec<String> {
+    std::env::var("PGPASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .into_iter()
+        .collect()
 }
 
 fn seconds(d: Duration) -> String {
@@ -503,11 +753,55 @@ mod tests {
     }
 
     #[test]
+    fn unix_socket_urls_parse_as_psql_takes_them() {
+        let t = parse("postgres://alice@/app?host=/var/run/postgresql");
+        assert_eq!(t.display, "alice@/var/run/postgresql:5432/app");
+        let t = parse("postgres://alice:Pw-9f3kXq@/app?host=/tmp/sock&port=5433");
+        assert_eq!(t.display, "alice@/tmp/sock:5433/app");
+        let t = parse("postgresql://alice@%2Ftmp%2Fsock:5433/app");
+        assert_eq!(t.display, "alice@/tmp/sock:5433/app");
+        // No host at all: PGHOST, else the default socket directory, else localhost.
+        let t = parse("postgresql://alice@/app");
+        assert!(t.display.starts_with("alice@"), "{}", t.display);
+        assert!(t.display.ends_with(":5432/app"), "{}", t.display);
+        assert!(!t.display.contains("@:"), "{}", t.display);
+    }
+
+    #[test]
+    fn an_empty_host_gets_a_placeholder_only_where_it_is_empty() {
+        assert_eq!(
+            with_placeholder_host("postgres://u@/db"),
+            ("postgres://u@localhost/db".to_string(), true)
+        );
+        assert_eq!(
+            with_placeholder_host("postgresql:///db?host=/s"),
+            ("postgresql://localhost/db?host=/s".to_string(), true)
+        );
+        assert_eq!(
+            with_placeholder_host("postgres://u:p@:5433/db"),
+            ("postgres://u:p@localhost:5433/db".to_string(), true)
+        );
+        assert_eq!(
+            with_placeholder_host("postgres://u:p@h:5433/db"),
+            ("postgres://u:p@h:5433/db".to_string(), false)
+        );
+    }
+
+    #[test]
+    fn no_startup_parameter_a_default_pgbouncer_refuses() {
+        // PgBouncer's default accepts only DateStyle, client_encoding, TimeZone,
+        // standard_conforming_strings and application_name besides user/database.
+        let debug = format!("{:?}", parse("postgres://u@h/db").options);
+        assert!(debug.contains("extra_float_digits: None"), "{debug}");
+        assert!(debug.contains("options: None"), "{debug}");
+    }
+
+    #[test]
     fn connect_timeout_parameter() {
         let t = parse("postgres://u@h/db?connect_timeout=3");
         assert_eq!(t.url_connect_timeout(), Some(Duration::from_secs(3)));
         let t = parse("postgres://u@h/db?connect_timeout=0");
-        assert_eq!(t.url_connect_timeout(), None);
+        assert_eq!(t.url_connect_timeout(), Some(Duration::ZERO));
         let t = parse("postgres://u@h/db");
         assert_eq!(t.url_connect_timeout(), None);
     }

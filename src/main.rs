@@ -9,6 +9,7 @@ use vmx::output::Ctx;
 
 fn main() {
     let cli = Cli::parse();
+    vmx::notice::install();
     let ctx = Ctx::new(&cli.global);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -50,14 +50,9 @@ impl Ctx {
         }
     }
 
-    /// The target from `--database-url` / `DATABASE_URL`.
+    /// The target from `--database-url` / `DATABASE_URL`, else libpq's `PG*` environment.
     pub fn target(&self) -> Result<Target, VmxError> {
-        let url = self.database_url.as_ref().ok_or_else(|| {
-            VmxError::Usage(
-                "no database given: pass --database-url or set DATABASE_URL (or run `vmx check` for a throwaway one)".into(),
-            )
-        })?;
-        Target::parse(url.expose())
+        Target::resolve(self.database_url.as_ref())
     }
 
     /// Parses the target and connects to it.
