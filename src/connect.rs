@@ -370,7 +370,8 @@ impl Target {
 }
 
 /// The end of every transaction-pooler refusal: what to do instead.
-const USE_SESSION_MODE: &str = "connect through the session-mode port instead (Supabase: port 5432 on the pooler host) or directly to the database";
+const USE_SESSION_MODE: &str =
+    "use the session-mode port instead (Supabase: 5432 on the pooler host) or connect directly";
 
 /// Any of these set (and no URL given) means "connect as libpq would from the environment".
 const LIBPQ_TARGET_VARS: &[&str] = &["PGHOST", "PGHOSTADDR", "PGPORT", "PGUSER", "PGDATABASE"];
@@ -427,11 +428,11 @@ async fn pooling(
     }
     let verdict = if let Some(pid) = mine.iter().find(|p| theirs.contains(p)) {
         Some(format!(
-            "two of vmx's sessions were served by the same server process (pid {pid}), so the server is shared per transaction and advisory locks and session settings do not hold"
+            "two vmx sessions were served by one server process (pid {pid}), so advisory locks and session state do not hold"
         ))
     } else if mine.windows(2).any(|w| w[0] != w[1]) || theirs.windows(2).any(|w| w[0] != w[1]) {
         Some(format!(
-            "one vmx session was served by several server processes (pids {}), so the server is shared per transaction and advisory locks and session settings do not hold",
+            "one vmx session was served by several server processes (pids {}), so advisory locks and session state do not hold",
             mine.iter()
                 .map(i32::to_string)
                 .collect::<Vec<_>>()
