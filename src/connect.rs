@@ -96,6 +96,8 @@ struct Extras {
     pgbouncer: bool,
     application_name: bool,
     root_cert: Option<String>,
+    /// A password was given (URL or PGPASSWORD), so no password file is read.
+    password: bool,
 }
 
 impl Target {
@@ -139,6 +141,7 @@ impl Target {
         let extras = Extras {
             application_name: std::env::var_os("PGAPPNAME").is_some(),
             root_cert: std::env::var("PGSSLROOTCERT").ok(),
+            password: !secrets.is_empty(),
             ..Extras::default()
         };
         Target::finish(options, extras, secrets)
@@ -197,6 +200,7 @@ impl Target {
                     extras.root_cert = Some(value.into_owned())
                 }
                 "host" | "hostaddr" if !value.is_empty() => host_given = true,
+                "password" => extras.password = true,
                 _ => {}
             }
         }
@@ -206,6 +210,7 @@ impl Target {
         if !extras.application_name {
             extras.application_name = std::env::var_os("PGAPPNAME").is_some();
         }
+        extras.password |= url.password().is_some() || !env_secrets().is_empty();
 
         let mut options = PgConnectOptions::from_str(&raw).map_err(|e| {
             let text = e.to_string().replace("error with configuration: ", "");
@@ -226,8 +231,16 @@ impl Target {
     fn finish(
         mut options: PgConnectOptions,
         extras: Extras,
-        secrets: Vec<String>,
+        mut secrets: Vec<String>,
     ) -> Result<Target, VmxError> {
+        if !extras.password {
+            // sqlx reads the password file too, but keys a Unix socket by the wrong host name.
+            if let Some(password) = pgpass_password(&options) {
+                options = options.password(&password);
+                secrets.insert(0, password);
+                secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+            }
+        }
         let scrub = |text: String| redact_all(&text, &secrets);
         if !extras.application_name {
             options = options.application_name("vmx");
@@ -484,6 +497,85 @@ fn with_placeholder_host(raw: &str) -> (String, bool) {
     (format!("{}localhost{}", &raw[..at], &raw[at..]), true)
 }
 
+/// The password libpq would take from the password file (`PGPASSFILE`, else
+/// `~/.pgpass`, ignored unless only its owner may read it) for this target.
+/// A Unix socket in the default directory is `localhost` there, any other
+/// socket directory its path, as libpq has it.
+fn pgpass_password(options: &PgConnectOptions) -> Option<String> {
+    let file = match std::env::var_os("PGPASSFILE") {
+        Some(file) => std::path::PathBuf::from(file),
+        None => std::path::PathBuf::from(std::env::var_os("HOME")?).join(".pgpass"),
+    };
+    let text = read_private(&file)?;
+    let socket = options
+        .get_socket()
+        .map(|dir| dir.display().to_string())
+        .or_else(|| {
+            let host = options.get_host();
+            host.starts_with('/').then(|| host.to_string())
+        });
+    let host = match socket {
+        Some(dir) => {
+            let dir = dir.trim_end_matches('/');
+            if ["/var/run/postgresql", "/run/postgresql", "/tmp"].contains(&dir) {
+                "localhost".to_string()
+            } else {
+                dir.to_string()
+            }
+        }
+        None => options.get_host().to_string(),
+    };
+    let user = options.get_username();
+    let wanted = [
+        host.as_str(),
+        &options.get_port().to_string(),
+        options.get_database().unwrap_or(user),
+        user,
+    ];
+    text.lines()
+        .filter(|line| !line.trim().is_empty() && !line.starts_with('#'))
+        .find_map(|line| {
+            let fields = pgpass_fields(line);
+            if fields.len() < 5 {
+                return None;
+            }
+            let matches = fields[..4]
+                .iter()
+                .zip(wanted)
+                .all(|(field, value)| field == "*" || field == value);
+            matches.then(|| fields[4].clone())
+        })
+}
+
+/// A password file's contents, unless others may read it (libpq ignores it then).
+fn read_private(path: &std::path::Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_file() || meta.permissions().mode() & 0o077 != 0 {
+        return None;
+    }
+    std::fs::read_to_string(path).ok()
+}
+
+/// The fields of a password-file line: `:` separates, `\` escapes `:` and `\`.
+fn pgpass_fields(line: &str) -> Vec<String> {
+    let line = line.trim_end_matches('\r');
+    let mut fields = vec![String::new()];
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(next) = chars.next() {
+                    fields.last_mut().expect("one field").push(next);
+                }
+            }
+            ':' => fields.push(String::new()),
+            c => fields.last_mut().expect("one field").push(c),
+        }
+    }
+    fields
+}
+
 /// The password from the environment, which sqlx uses when the URL has none.
 fn env_secrets() -> Vec<String> {
     std::env::var("PGPASSWORD")
@@ -511,6 +603,9 @@ fn describe(e: &sqlx::Error, host: &str, socket: bool, ssl_mode: PgSslMode) -> S
                 Some("3D000") => " — check the database name",
                 Some("53300") => " — the server has no free connection slots",
                 Some("57P03") => " — the server is starting up or shutting down; try again",
+                _ if db.message().contains("unsupported startup parameter") => {
+                    " — a pooler (PgBouncer) refuses it: remove `options` from the URL and PGOPTIONS, or add it to the pooler's ignore_startup_parameters"
+                }
                 _ => "",
             };
             format!("{}{hint}", db.message())
@@ -795,6 +890,14 @@ mod tests {
         let debug = format!("{:?}", parse("postgres://u@h/db").options);
         assert!(debug.contains("extra_float_digits: None"), "{debug}");
         assert!(debug.contains("options: None"), "{debug}");
+    }
+
+    #[test]
+    fn password_file_fields_unescape_colons_and_backslashes() {
+        assert_eq!(
+            pgpass_fields(r"/tmp/s\:x:5432:*:u:p\:w\\d"),
+            vec!["/tmp/s:x", "5432", "*", "u", "p:w\\d"]
+        );
     }
 
     #[test]

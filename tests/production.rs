@@ -573,6 +573,32 @@ fn pgpass_in_home_and_pgpassfile_are_read_as_libpq_does() {
     assert_password_refused(&out, "a wrong password in PGPASSFILE");
 }
 
+#[test]
+fn pgpass_keys_a_unix_socket_by_its_directory_as_libpq_does() {
+    let dir = password_server().dir().display().to_string();
+    let port = password_port();
+    let passfile = tempfile::tempdir().expect("tempdir");
+    let file = passfile.path().join("pgpass");
+    std::fs::write(
+        &file,
+        format!("127.0.0.1:{port}:*:postgres:wrong-for-tcp\n{dir}:{port}:*:postgres:{PW}\n"),
+    )
+    .expect("write pgpass");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let socket_url = format!("postgres://postgres@/postgres?host={dir}&port={port}");
+    let mut cmd = vmx();
+    cmd.env("PGPASSFILE", &file);
+    let out = run(cmd, &["status", "--database-url", &socket_url]);
+    assert_connected(&out, "pgpass line for the socket directory");
+
+    // libpq ignores a password file that others may read; so does vmx.
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let mut cmd = vmx();
+    cmd.env("PGPASSFILE", &file);
+    let out = run(cmd, &["status", "--database-url", &socket_url]);
+    assert_code(&out, 3, "a world-readable password file");
+}
+
 // ------------------------------------------------------------------ connect_timeout = 0
 
 /// A TCP server that accepts connections and never says a word.
