@@ -119,6 +119,9 @@ pub fn shown(notices: &[ServerNotice], verbose: u8, quiet: bool) -> Vec<&ServerN
     notices.iter().filter(|n| n.shown(verbose, quiet)).collect()
 }
 
+/// At most this many notices wait to be taken on one thread.
+const MAX_KEPT: usize = 10_000;
+
 thread_local! {
     static BUFFER: RefCell<Vec<ServerNotice>> = const { RefCell::new(Vec::new()) };
 }
@@ -140,6 +143,20 @@ pub fn take() -> Vec<ServerNotice> {
 /// own bookkeeping statements, before a file runs).
 pub fn clear() {
     BUFFER.with(|b| b.borrow_mut().clear());
+}
+
+/// Runs `work` and returns, with its output, what the server said while it ran
+/// (e.g. one schema file); what was collected before is left in the buffer.
+pub async fn collect<F: std::future::Future>(work: F) -> (F::Output, Vec<ServerNotice>) {
+    let before = take();
+    let output = work.await;
+    let during = take();
+    BUFFER.with(|b| {
+        let mut buffer = b.borrow_mut();
+        let after = std::mem::replace(&mut *buffer, before);
+        buffer.extend(after);
+    });
+    (output, during)
 }
 
 /// A `tracing` subscriber interested only in sqlx's notice events.
@@ -187,8 +204,14 @@ impl Subscriber for Collector {
             detail: None,
             hint: None,
         };
-        // A thread being torn down has nobody left to read it.
-        let _ = BUFFER.try_with(|b| b.borrow_mut().push(notice));
+        // A thread being torn down has nobody left to read it; a run that
+        // never drains (a notice in a loop) must not grow without bound.
+        let _ = BUFFER.try_with(|b| {
+            let mut buffer = b.borrow_mut();
+            if buffer.len() < MAX_KEPT {
+                buffer.push(notice);
+            }
+        });
     }
 
     fn enter(&self, _span: &span::Id) {}

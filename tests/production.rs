@@ -389,6 +389,41 @@ fn notices_and_warnings_from_a_do_block_are_captured_in_order() {
 }
 
 #[test]
+fn collect_gives_each_file_its_own_notices() {
+    vmx::notice::install();
+    let db = fresh_db(Fixture::Empty);
+    block_on(async {
+        let mut conn = PgConnection::connect(&db.url()).await.expect("connect");
+        vmx::notice::clear();
+        // vmx's own bookkeeping before a file, e.g. CREATE SCHEMA IF NOT EXISTS.
+        sqlx::raw_sql("CREATE SCHEMA IF NOT EXISTS public")
+            .execute(&mut conn)
+            .await
+            .expect("bookkeeping");
+        let (result, first) = vmx::notice::collect(
+            sqlx::raw_sql("DO $$ BEGIN RAISE NOTICE 'vmx: file one'; END $$").execute(&mut conn),
+        )
+        .await;
+        result.expect("file one");
+        let (result, second) = vmx::notice::collect(
+            sqlx::raw_sql("DO $$ BEGIN RAISE WARNING 'file two'; RAISE EXCEPTION 'boom'; END $$")
+                .execute(&mut conn),
+        )
+        .await;
+        assert!(result.is_err(), "file two fails");
+        let messages = |n: &[ServerNotice]| n.iter().map(|n| n.message.clone()).collect::<Vec<_>>();
+        assert_eq!(messages(&first), ["vmx: file one"]);
+        // A failing file's notices up to the error are kept: they explain it.
+        assert_eq!(messages(&second), ["file two"]);
+        // The bookkeeping notice stays where it was, for whoever wants it.
+        assert_eq!(
+            messages(&vmx::notice::take()),
+            ["schema \"public\" already exists, skipping"]
+        );
+    });
+}
+
+#[test]
 fn notices_through_session_mode_pgbouncer_are_captured() {
     vmx::notice::install();
     let db = fresh_db(Fixture::Empty);
