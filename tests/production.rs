@@ -424,6 +424,58 @@ fn collect_gives_each_file_its_own_notices() {
 }
 
 #[test]
+fn migrate_shows_the_files_own_notices_and_lists_every_notice_in_json() {
+    // The stand-in has no pg_cron: call-logs-schema.sql says so with a `vmx:` NOTICE (promise 5).
+    let pg_cron = "vmx: pg_cron is not installed";
+    let db = fresh_db(Fixture::Compat);
+    let out = run_against(&["migrate", "--format", "json"], &db.url());
+    assert_code(&out, 0, "migrate --format json");
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).expect("one JSON document");
+    let files = doc["files"].as_array().expect("files[]");
+    let call_logs = files
+        .iter()
+        .find(|f| f["name"] == "call-logs-schema.sql")
+        .expect("call-logs-schema.sql in files[]");
+    let notices = call_logs["notices"].as_array().expect("notices[] per file");
+    assert!(
+        notices.iter().any(|n| n["severity"] == "NOTICE"
+            && n["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with(pg_cron))),
+        "{notices:?}"
+    );
+    assert!(files.iter().all(|f| f["notices"].is_array()), "{files:?}");
+
+    // Human: the file's own notice by default, server chatter only with -v.
+    let db = fresh_db(Fixture::Compat);
+    let out = run_against(&["migrate"], &db.url());
+    assert_code(&out, 0, "migrate");
+    assert!(
+        out.stdout.contains(&format!("NOTICE:  {pg_cron}")),
+        "{}",
+        out.stdout
+    );
+    let default_lines = out.stdout.matches("NOTICE:").count();
+    let db = fresh_db(Fixture::Compat);
+    let out = run_against(&["migrate", "-v"], &db.url());
+    assert_code(&out, 0, "migrate -v");
+    assert!(out.stdout.contains(pg_cron), "{}", out.stdout);
+    assert!(
+        out.stdout.matches("NOTICE:").count() > default_lines,
+        "-v shows no more than the default:\n{}",
+        out.stdout
+    );
+    let db = fresh_db(Fixture::Compat);
+    let out = run_against(&["migrate", "-q"], &db.url());
+    assert_code(&out, 0, "migrate -q");
+    assert!(
+        !out.everything().contains(pg_cron),
+        "-q: {}",
+        out.everything()
+    );
+}
+
+#[test]
 fn notices_through_session_mode_pgbouncer_are_captured() {
     vmx::notice::install();
     let db = fresh_db(Fixture::Empty);

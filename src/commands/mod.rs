@@ -17,6 +17,7 @@ pub struct HumanProgress {
     human: bool,
     dry_run: bool,
     lock_timeout: u64,
+    verbose: u8,
     spinner: Option<indicatif::ProgressBar>,
 }
 
@@ -32,6 +33,7 @@ impl HumanProgress {
             human,
             dry_run,
             lock_timeout,
+            verbose: ctx.verbose,
             spinner,
         }
     }
@@ -99,6 +101,16 @@ impl Progress for HumanProgress {
         if outcome.step != Step::NotRequested {
             self.outcome_line(outcome);
         }
+        // What the server said while the file ran: WARNINGs and the files' own
+        // `vmx:` notices always (unless -q), everything with -v.
+        for notice in crate::notice::shown(&outcome.notices, self.verbose, false) {
+            let text = format!("    {notice}");
+            if notice.severity >= crate::notice::Severity::Warning {
+                self.line(&text.yellow().to_string());
+            } else {
+                self.line(&text);
+            }
+        }
     }
 
     fn compat_installed(&mut self, ms: i64) {
@@ -133,5 +145,6 @@ pub fn outcome_json(o: &Outcome) -> serde_json::Value {
         "state": o.step.id(),
         "from_release": o.step.from_release(),
         "execution_ms": o.execution_ms,
+        "notices": o.notices,
     })
 }

@@ -108,6 +108,8 @@ pub struct Outcome {
     pub migration: &'static Migration,
     pub step: Step,
     pub execution_ms: Option<i64>,
+    /// What the server said (NOTICE, WARNING) while the file ran, in order.
+    pub notices: Vec<crate::notice::ServerNotice>,
 }
 
 /// The Supabase stand-in in this run.
@@ -239,6 +241,7 @@ pub async fn migrate(
                 migration,
                 step,
                 execution_ms: None,
+                notices: Vec::new(),
             })
             .collect();
         return Ok(Report {
@@ -296,11 +299,13 @@ async fn migrate_locked(
         if step.changes() {
             progress.working(&format!("{} {} {}", step.id(), m.version, m.name));
         }
-        let (step, execution_ms) = take(&mut *conn, m, state, step, slt).await?;
+        let (taken, notices) = crate::notice::collect(take(&mut *conn, m, state, step, slt)).await;
+        let (step, execution_ms) = taken?;
         let outcome = Outcome {
             migration: m,
             step,
             execution_ms,
+            notices,
         };
         progress.file_done(&outcome);
         outcomes.push(outcome);
@@ -375,6 +380,7 @@ pub async fn add_missing(
                 migration: file,
                 step,
                 execution_ms: None,
+                notices: Vec::new(),
             },
             backfilled_users,
             upgrades_pending,
@@ -420,12 +426,20 @@ async fn add_missing_locked(
         progress.working(&format!("{} {} {}", step.id(), file.version, file.name));
     }
     // The file backfills user_limits itself, set-based, in the same transaction.
-    let (step, execution_ms) =
-        take(conn, file, state, step, options.statement_lock_timeout).await?;
+    let (taken, notices) = crate::notice::collect(take(
+        conn,
+        file,
+        state,
+        step,
+        options.statement_lock_timeout,
+    ))
+    .await;
+    let (step, execution_ms) = taken?;
     let outcome = Outcome {
         migration: file,
         step,
         execution_ms,
+        notices,
     };
     progress.file_done(&outcome);
     Ok((outcome, users))
