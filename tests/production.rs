@@ -118,6 +118,7 @@ fn has_vmx_schema(database: &str) -> bool {
 enum PoolMode {
     Session,
     Transaction,
+    Statement,
 }
 
 /// A PgBouncer in front of the throwaway cluster, with default settings except
@@ -130,6 +131,11 @@ struct PgBouncer {
 
 impl PgBouncer {
     fn start(mode: PoolMode) -> PgBouncer {
+        PgBouncer::start_with(mode, "")
+    }
+
+    /// With `extra` lines appended to the `[pgbouncer]` section.
+    fn start_with(mode: PoolMode, extra: &str) -> PgBouncer {
         assert!(
             Path::new(PGBOUNCER).is_file(),
             "{PGBOUNCER} is missing: `.ci/run` installs Debian's pgbouncer package"
@@ -142,11 +148,12 @@ impl PgBouncer {
         let mode = match mode {
             PoolMode::Session => "session",
             PoolMode::Transaction => "transaction",
+            PoolMode::Statement => "statement",
         };
         // Nothing but what a test needs: where to listen and log, whom to trust,
         // and the pool mode. ignore_startup_parameters keeps its default (empty).
         let ini = format!(
-            "[databases]\n* = host={socket} port=5432\n\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\nauth_type = trust\nauth_file = {dir}/userlist.txt\nlogfile = {dir}/pgbouncer.log\npidfile = {dir}/pgbouncer.pid\npool_mode = {mode}\n",
+            "[databases]\n* = host={socket} port=5432\n\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\nauth_type = trust\nauth_file = {dir}/userlist.txt\nlogfile = {dir}/pgbouncer.log\npidfile = {dir}/pgbouncer.pid\npool_mode = {mode}\n{extra}",
             socket = socket_dir(),
             dir = dir.path().display(),
         );
@@ -260,6 +267,34 @@ fn transaction_mode_pgbouncer_is_refused_before_any_change() {
         "0",
         "migrate through a transaction pooler created something in public"
     );
+}
+
+#[test]
+fn statement_mode_and_round_robin_pools_of_warm_servers_are_refused_too() {
+    let db = fresh_db(Fixture::Compat);
+    for (mode, extra) in [
+        (PoolMode::Statement, ""),
+        // Several idle servers handed out in turn rather than the last one used.
+        (
+            PoolMode::Transaction,
+            "min_pool_size = 4\nserver_round_robin = 1\n",
+        ),
+    ] {
+        let bouncer = PgBouncer::start_with(mode, extra);
+        // Let PgBouncer open its warm servers first.
+        std::thread::sleep(Duration::from_millis(300));
+        for command in [&["migrate"][..], &["status"]] {
+            let out = run_against(command, &bouncer.url(&db.name));
+            let case = format!("{command:?} through PgBouncer, {mode:?} mode, {extra:?}");
+            assert_code(&out, 3, &case);
+            assert!(
+                out.stderr.contains("transaction-mode pooler"),
+                "{case}: {}",
+                out.stderr
+            );
+        }
+    }
+    assert!(!has_vmx_schema(&db.name), "the database was changed");
 }
 
 #[test]
