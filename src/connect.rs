@@ -329,16 +329,13 @@ impl Target {
             });
         }
         let timeout = self.connect_timeout.unwrap_or(timeout);
-        // A second session, opened alongside, for the pooler probe (see `pooling`).
-        let (main, witness) = tokio::join!(
-            self.connect_once(timeout),
-            within(
-                probe_limit(timeout),
-                PgConnection::connect_with(&self.options)
-            ),
-        );
-        let mut conn = main?;
-        let witness = witness.and_then(Result::ok);
+        // A second session, opened alongside, for the pooler probe (see `pooling`);
+        // abandoned as soon as the first one fails.
+        let (mut conn, witness) = tokio::try_join!(self.connect_once(timeout), async {
+            let limit = probe_limit(timeout);
+            let witness = within(limit, PgConnection::connect_with(&self.options)).await;
+            Ok(witness.and_then(Result::ok))
+        })?;
         let verdict = pooling(&mut conn, witness, probe_limit(timeout)).await;
         match verdict {
             Ok(None) => Ok(conn),
@@ -416,8 +413,8 @@ fn probe_limit(timeout: Duration) -> Duration {
 /// and two live sessions never share one; a transaction pooler hands a backend
 /// back to its pool after every transaction, so one session moves between
 /// backends under load, and with a quiet pool the next session gets the
-/// backend the first one just released. So: ask the backend pid of `conn` and
-/// of a second session (`witness`), alternately, five times. All statements go
+/// backend the first one just released. So: ask the backend pid of `conn`
+/// twice, then of a second session (`witness`) and of `conn` alternately. All statements go
 /// through the simple query protocol (no prepared statement). Without a
 /// witness (it could not connect in time) only the first session is watched.
 async fn pooling(
@@ -425,7 +422,10 @@ async fn pooling(
     mut witness: Option<PgConnection>,
     limit: Duration,
 ) -> Result<Option<String>, sqlx::Error> {
-    let mut mine = vec![backend_pid(conn).await?];
+    // Twice in a row first: a pool that hands out its idle servers in turn
+    // (PgBouncer's server_round_robin) moves the session at once, while two
+    // sessions alternating over two servers would each keep theirs.
+    let mut mine = vec![backend_pid(conn).await?, backend_pid(conn).await?];
     let mut theirs = Vec::new();
     for _ in 0..2 {
         if let Some(w) = witness.as_mut() {

@@ -279,6 +279,11 @@ fn statement_mode_and_round_robin_pools_of_warm_servers_are_refused_too() {
             PoolMode::Transaction,
             "min_pool_size = 4\nserver_round_robin = 1\n",
         ),
+        // Two servers in turn: two sessions alternating would each keep "theirs".
+        (
+            PoolMode::Transaction,
+            "min_pool_size = 2\nserver_round_robin = 1\n",
+        ),
     ] {
         let bouncer = PgBouncer::start_with(mode, extra);
         // Let PgBouncer open its warm servers first.
