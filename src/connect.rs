@@ -329,13 +329,18 @@ impl Target {
             });
         }
         let timeout = self.connect_timeout.unwrap_or(timeout);
-        // A second session, opened alongside, for the pooler probe (see `pooling`);
-        // abandoned as soon as the first one fails.
-        let (mut conn, witness) = tokio::try_join!(self.connect_once(timeout), async {
-            let limit = probe_limit(timeout);
-            let witness = within(limit, PgConnection::connect_with(&self.options)).await;
-            Ok(witness.and_then(Result::ok))
-        })?;
+        let mut conn = self.connect_once(timeout).await?;
+        // Straight to the server: nothing can pool it, and one statement said so.
+        if self.is_direct(&mut conn).await {
+            return Ok(conn);
+        }
+        // Something in between: a second session for the pooler probe (see `pooling`).
+        let witness = within(
+            probe_limit(timeout),
+            PgConnection::connect_with(&self.options),
+        )
+        .await
+        .and_then(Result::ok);
         let verdict = pooling(&mut conn, witness, probe_limit(timeout)).await;
         match verdict {
             Ok(None) => Ok(conn),
@@ -351,6 +356,68 @@ impl Target {
                 reason: self.redact(&one_line(&self.describe(&e))),
             }),
         }
+    }
+
+    /// Whether `conn` reaches the PostgreSQL server itself, nothing in between:
+    /// the backend's own end of the connection is where vmx connected — for a
+    /// Unix socket, a socket the postmaster holds (its `.lock` file beside it)
+    /// on the server's own port; for TCP, the address and port vmx dialled. A
+    /// pooler, proxy or NAT shows another end (then `connect` probes by
+    /// behaviour); so does any doubt.
+    pub async fn is_direct(&self, conn: &mut PgConnection) -> bool {
+        use sqlx::{Executor, Row};
+        let sql = "SELECT host(inet_server_addr()), inet_server_port(), current_setting('port')";
+        let Ok(row) = conn.fetch_one(sql).await else {
+            return false;
+        };
+        let (Ok(addr), Ok(server_port), Ok(port)) = (
+            row.try_get::<Option<String>, _>(0),
+            row.try_get::<Option<i32>, _>(1),
+            row.try_get::<String, _>(2),
+        ) else {
+            return false;
+        };
+        let dialled = self.options.get_port();
+        match self.socket_dir() {
+            Some(dir) => {
+                // PostgreSQL locks each socket it listens on with `<socket>.lock`; PgBouncer does not.
+                let lock = std::path::Path::new(&dir).join(format!(".s.PGSQL.{dialled}.lock"));
+                server_port.is_none() && port.trim() == dialled.to_string() && lock.is_file()
+            }
+            None => {
+                let (Some(addr), Some(server_port)) = (addr, server_port) else {
+                    return false;
+                };
+                let Ok(addr) = addr.parse::<std::net::IpAddr>() else {
+                    return false;
+                };
+                if server_port != i32::from(dialled) {
+                    return false;
+                }
+                let host = self.options.get_host();
+                let dialled_ips: Vec<std::net::IpAddr> = match host.parse() {
+                    Ok(ip) => vec![ip],
+                    Err(_) => match tokio::net::lookup_host((host, dialled)).await {
+                        Ok(found) => found.map(|a| a.ip()).collect(),
+                        Err(_) => return false,
+                    },
+                };
+                dialled_ips
+                    .iter()
+                    .any(|ip| ip.to_canonical() == addr.to_canonical())
+            }
+        }
+    }
+
+    /// The Unix-socket directory, when the target is one.
+    fn socket_dir(&self) -> Option<String> {
+        self.options
+            .get_socket()
+            .map(|dir| dir.display().to_string())
+            .or_else(|| {
+                let host = self.options.get_host();
+                host.starts_with('/').then(|| host.to_string())
+            })
     }
 
     /// One connection attempt, its failure in an operator's words.

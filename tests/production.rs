@@ -127,6 +127,8 @@ struct PgBouncer {
     child: Child,
     port: u16,
     dir: tempfile::TempDir,
+    /// Listening only on a Unix socket in `dir`, with the server's own port number.
+    on_socket: bool,
 }
 
 impl PgBouncer {
@@ -136,6 +138,16 @@ impl PgBouncer {
 
     /// With `extra` lines appended to the `[pgbouncer]` section.
     fn start_with(mode: PoolMode, extra: &str) -> PgBouncer {
+        PgBouncer::launch(mode, extra, false)
+    }
+
+    /// On a Unix socket of its own directory, with the port number of the
+    /// server behind it (5432): only its behaviour tells them apart.
+    fn start_on_socket(mode: PoolMode) -> PgBouncer {
+        PgBouncer::launch(mode, "", true)
+    }
+
+    fn launch(mode: PoolMode, extra: &str, on_socket: bool) -> PgBouncer {
         assert!(
             Path::new(PGBOUNCER).is_file(),
             "{PGBOUNCER} is missing: `.ci/run` installs Debian's pgbouncer package"
@@ -144,7 +156,12 @@ impl PgBouncer {
             .prefix("vmx-pgbouncer-")
             .tempdir()
             .expect("tempdir");
-        let port = free_port();
+        let port = if on_socket { 5432 } else { free_port() };
+        let listen = if on_socket {
+            format!("listen_addr =\nunix_socket_dir = {}", dir.path().display())
+        } else {
+            "listen_addr = 127.0.0.1\nunix_socket_dir =".to_string()
+        };
         let mode = match mode {
             PoolMode::Session => "session",
             PoolMode::Transaction => "transaction",
@@ -153,7 +170,7 @@ impl PgBouncer {
         // Nothing but what a test needs: where to listen and log, whom to trust,
         // and the pool mode. ignore_startup_parameters keeps its default (empty).
         let ini = format!(
-            "[databases]\n* = host={socket} port=5432\n\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\nauth_type = trust\nauth_file = {dir}/userlist.txt\nlogfile = {dir}/pgbouncer.log\npidfile = {dir}/pgbouncer.pid\npool_mode = {mode}\n{extra}",
+            "[databases]\n* = host={socket} port=5432\n\n[pgbouncer]\n{listen}\nlisten_port = {port}\nauth_type = trust\nauth_file = {dir}/userlist.txt\nlogfile = {dir}/pgbouncer.log\npidfile = {dir}/pgbouncer.pid\npool_mode = {mode}\n{extra}",
             socket = socket_dir(),
             dir = dir.path().display(),
         );
@@ -183,19 +200,31 @@ impl PgBouncer {
             command.uid(user.uid.as_raw()).gid(user.gid.as_raw());
         }
         let child = command.spawn().expect("start pgbouncer");
-        let bouncer = PgBouncer { child, port, dir };
+        let bouncer = PgBouncer {
+            child,
+            port,
+            dir,
+            on_socket,
+        };
         bouncer.wait_ready();
         bouncer
     }
 
     fn wait_ready(&self) {
         let started = Instant::now();
-        while TcpStream::connect_timeout(
-            &SocketAddr::from(([127, 0, 0, 1], self.port)),
-            Duration::from_millis(200),
-        )
-        .is_err()
-        {
+        let socket = self.dir.path().join(format!(".s.PGSQL.{}", self.port));
+        let listening = || {
+            if self.on_socket {
+                std::os::unix::net::UnixStream::connect(&socket).is_ok()
+            } else {
+                TcpStream::connect_timeout(
+                    &SocketAddr::from(([127, 0, 0, 1], self.port)),
+                    Duration::from_millis(200),
+                )
+                .is_ok()
+            }
+        };
+        while !listening() {
             assert!(
                 started.elapsed() < Duration::from_secs(15),
                 "pgbouncer did not listen on {} within 15 s: {}",
@@ -208,6 +237,13 @@ impl PgBouncer {
 
     /// A URL through this PgBouncer, as the Supabase-shaped admin.
     fn url(&self, database: &str) -> String {
+        if self.on_socket {
+            return format!(
+                "postgres://{ADMIN}@/{database}?host={}&port={}",
+                self.dir.path().display(),
+                self.port
+            );
+        }
         format!("postgres://{ADMIN}@127.0.0.1:{}/{database}", self.port)
     }
 
@@ -270,8 +306,49 @@ fn transaction_mode_pgbouncer_is_refused_before_any_change() {
 }
 
 #[test]
+fn only_a_connection_straight_to_the_server_skips_the_pooler_probe() {
+    let db = fresh_db(Fixture::Empty);
+    let bouncer = PgBouncer::start(PoolMode::Session);
+    let on_socket = PgBouncer::start_on_socket(PoolMode::Session);
+    let password_tcp = password_server()
+        .tcp_url_for("postgres")
+        .expect("listens on TCP");
+    for (url, direct) in [
+        (db.url(), true),
+        (password_tcp.clone(), true),
+        (password_tcp.replace("127.0.0.1", "localhost"), true),
+        (bouncer.url(&db.name), false),
+        (on_socket.url(&db.name), false),
+    ] {
+        let target = vmx::connect::Target::parse(&url).expect("target");
+        let seen = block_on(async {
+            let mut conn = target
+                .connect(Duration::from_secs(10))
+                .await
+                .unwrap_or_else(|e| panic!("{}: {e}", target.display));
+            target.is_direct(&mut conn).await
+        });
+        assert_eq!(seen, direct, "{}", target.display);
+    }
+}
+
+#[test]
 fn statement_mode_and_round_robin_pools_of_warm_servers_are_refused_too() {
     let db = fresh_db(Fixture::Compat);
+    // On a Unix socket with the server's own port number, nothing but behaviour gives it away.
+    let on_socket = PgBouncer::start_on_socket(PoolMode::Transaction);
+    let out = run_against(&["migrate"], &on_socket.url(&db.name));
+    assert_code(
+        &out,
+        3,
+        "migrate through a transaction-mode PgBouncer's Unix socket",
+    );
+    assert!(
+        out.stderr.contains("transaction-mode pooler"),
+        "{}",
+        out.stderr
+    );
+    drop(on_socket);
     for (mode, extra) in [
         (PoolMode::Statement, ""),
         // Several idle servers handed out in turn rather than the last one used.
