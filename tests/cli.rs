@@ -516,6 +516,14 @@ fn completions_into_a_closed_pipe_exit_0_quietly() {
 }
 
 #[test]
+fn verify_into_a_closed_pipe_does_not_panic_and_keeps_its_exit_code() {
+    let db = common::fresh_db(common::Fixture::Legacy);
+    let (code, stderr) = into_closed_pipe(&["verify", "--database-url", &db.url()]);
+    assert!(!stderr.contains("panicked"), "verify panicked: {stderr}");
+    assert_eq!(code, 1, "the checks still failed: {stderr}");
+}
+
+#[test]
 #[ignore = "needs migrate on output::Out"]
 fn migrate_into_a_closed_pipe_still_applies_all_five_files() {
     let db = common::fresh_db(common::Fixture::Compat);
