@@ -100,7 +100,14 @@ pub async fn sandbox(ctx: &Ctx) -> Result<()> {
         migrate_quietly(ctx, &url).await?;
         ctx.out().line(&url);
         if ctx.progress() {
-            note(format_args!("vmx: throwaway PostgreSQL ready in {} (schema applied as {ADMIN_ROLE}); Ctrl-C stops it and removes everything", sandbox.dir().display()));
+            note(format_args!(
+                "vmx: throwaway PostgreSQL ready in {} (schema applied as {ADMIN_ROLE})",
+                sandbox.dir().display()
+            ));
+            note(format_args!(
+                "vmx: Ctrl-C (or `kill {}` from another terminal) stops it and removes everything",
+                std::process::id()
+            ));
         }
         std::future::pending::<()>().await;
         drop(sandbox);
