@@ -7,7 +7,7 @@ pub mod migrate;
 pub mod status;
 
 use crate::migrate::{Outcome, Progress, Step};
-use crate::output::Ctx;
+use crate::output::{note, Ctx};
 use colored::Colorize;
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -42,10 +42,13 @@ impl HumanProgress {
         if !self.human {
             return;
         }
+        // A reader that went away (`| head`) must not stop a migration: the
+        // line is dropped and the run goes on to a file boundary.
+        let out = crate::output::stdout();
         match &self.spinner {
-            Some(bar) => bar.suspend(|| println!("{}", text.trim_end())),
-            None => println!("{}", text.trim_end()),
-        }
+            Some(bar) => bar.suspend(|| out.line(text.trim_end())),
+            None => out.line(text.trim_end()),
+        };
     }
 
     pub fn outcome_line(&self, o: &Outcome) {
@@ -84,10 +87,10 @@ impl Progress for HumanProgress {
     fn waiting_for_lock(&mut self, holder: &str) {
         // stderr: progress, not the command's data.
         if self.human {
-            eprintln!(
+            note(format_args!(
                 "waiting up to {} s for the migration lock held by another vmx run ({holder})",
                 self.lock_timeout
-            );
+            ));
         }
     }
 
