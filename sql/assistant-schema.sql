@@ -2,8 +2,11 @@
 -- Creates: table public.assistants with its RLS policies and grants; the
 -- trigger enforce_assistant_limit (BEFORE INSERT) and its function;
 -- public.check_user_assistant_limit(uuid).
+-- trigger protect_assistant_ids (BEFORE INSERT OR UPDATE) and its function.
 -- Keeps (product.md section 1): 1 isolation, 2 limits enforced by the
--- database (SQLSTATE VX001), 6 cascade, 7 hygiene, 8 re-runnable, 9 columns.
+-- database (SQLSTATE VX001), 6 cascade, 7 hygiene, 8 re-runnable, 9 columns,
+-- 11 expired demos frozen (SQLSTATE VX002), 12 no squatting or probing of
+-- assistant ids, 14 exact under concurrency (one lock for inserts and deletes).
 -- Assumes schema.sql was applied (profiles, set_updated_at()).
 
 -- ---------------------------------------------------------------------------
@@ -136,20 +139,28 @@ CREATE OR REPLACE TRIGGER set_updated_at
   FOR EACH ROW EXECUTE FUNCTION public.set_updated_at();
 
 -- ---------------------------------------------------------------------------
--- Limit enforcement (promise 2): BEFORE INSERT, for every role. The owner's
--- profile row is locked so concurrent inserts serialise; the limit comes
--- from public.user_limits once missing-tables-schema.sql created it, else 1.
+-- Limit enforcement and frozen demos (promises 2, 11, 14): BEFORE INSERT,
+-- for every role. The owner's user_limits row (before
+-- missing-tables-schema.sql: the profile row) is locked FOR UPDATE, the
+-- same row every assistant insert and delete writes (track_assistant_usage),
+-- so concurrent inserts and deletes serialise at READ COMMITTED and fail
+-- with 40001 (to be retried) at REPEATABLE READ instead of miscounting.
+-- An expired demo (7 days, or 600 s of completed calls) creates nothing:
+-- SQLSTATE VX002. Over the limit: SQLSTATE VX001.
 -- ---------------------------------------------------------------------------
 CREATE OR REPLACE FUNCTION public.enforce_assistant_limit()
 RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
-SET search_path = ''
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  v_max   integer;
-  v_plan  text;
-  v_count integer;
+  v_max     integer;
+  v_plan    text;
+  v_used    integer;
+  v_count   integer;
+  v_demo    boolean;
+  v_expires timestamptz;
 BEGIN
   -- BEFORE triggers run before the RLS WITH CHECK: a signed-in user's row
   -- for someone else is left to RLS (it is rejected with 42501), so nobody
@@ -161,19 +172,32 @@ BEGIN
     RETURN NEW;
   END IF;
 
-  PERFORM 1 FROM public.profiles WHERE id = NEW.user_id FOR UPDATE;
-
   IF pg_catalog.to_regclass('public.user_limits') IS NOT NULL THEN
-    EXECUTE 'SELECT max_assistants, plan_type FROM public.user_limits WHERE user_id = $1'
-      INTO v_max, v_plan
-      USING NEW.user_id;
+    SELECT l.max_assistants, l.plan_type, l.used_call_time_seconds
+      INTO v_max, v_plan, v_used
+      FROM public.user_limits l
+      WHERE l.user_id = NEW.user_id
+      FOR UPDATE;
+  END IF;
+  IF v_plan IS NULL THEN
+    PERFORM 1 FROM public.profiles p WHERE p.id = NEW.user_id FOR UPDATE;
   END IF;
   v_max  := coalesce(v_max, 1);
   v_plan := coalesce(v_plan, 'free');
 
-  SELECT pg_catalog.count(*) INTO v_count
-  FROM public.assistants
-  WHERE user_id = NEW.user_id;
+  SELECT p.is_demo_user, p.demo_expires_at INTO v_demo, v_expires
+  FROM public.profiles p
+  WHERE p.id = NEW.user_id;
+  IF coalesce(v_demo, false)
+     AND (v_expires < pg_catalog.now() OR coalesce(v_used, 0) >= 600) THEN
+    RAISE EXCEPTION 'demo expired: this demo account can no longer create assistants'
+      USING ERRCODE = 'VX002',
+            HINT = 'upgrade the plan; expired demo accounts are removed by the cleanup';
+  END IF;
+
+  SELECT pg_catalog.count(*)::integer INTO v_count
+  FROM public.assistants a
+  WHERE a.user_id = NEW.user_id;
 
   IF v_count >= v_max THEN
     RAISE EXCEPTION 'assistant limit reached: the % plan allows % assistant(s)', v_plan, v_max
@@ -190,6 +214,46 @@ CREATE OR REPLACE TRIGGER enforce_assistant_limit
   FOR EACH ROW EXECUTE FUNCTION public.enforce_assistant_limit();
 
 -- ---------------------------------------------------------------------------
+-- Identifiers (promise 12), for signed-in users only (the backend writes as
+-- service_role): vapi_assistant_id, which routes VAPI webhooks to an
+-- account, is the backend's to set (42501 when a user sets or changes it,
+-- whatever the value, so it tells nothing); a chosen row id that another
+-- account already holds is replaced by a fresh one instead of failing with
+-- a unique violation (no existence oracle, no blocking).
+-- ---------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION public.protect_assistant_ids()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF pg_catalog.current_setting('role', true) NOT IN ('authenticated', 'anon') THEN
+    RETURN NEW;
+  END IF;
+  IF TG_OP = 'INSERT' THEN
+    IF NEW.vapi_assistant_id IS NOT NULL THEN
+      RAISE EXCEPTION 'vapi_assistant_id is set by the backend (service_role), not by users'
+        USING ERRCODE = '42501';
+    END IF;
+    IF EXISTS (SELECT 1 FROM public.assistants a
+               WHERE a.id = NEW.id AND a.user_id IS DISTINCT FROM NEW.user_id) THEN
+      NEW.id := pg_catalog.gen_random_uuid();
+    END IF;
+  ELSIF NEW.vapi_assistant_id IS DISTINCT FROM OLD.vapi_assistant_id THEN
+    RAISE EXCEPTION 'vapi_assistant_id is set by the backend (service_role), not by users'
+      USING ERRCODE = '42501';
+  END IF;
+  RETURN NEW;
+END
+$$;
+REVOKE ALL ON FUNCTION public.protect_assistant_ids() FROM PUBLIC, anon, authenticated, service_role;
+
+CREATE OR REPLACE TRIGGER protect_assistant_ids
+  BEFORE INSERT OR UPDATE ON public.assistants
+  FOR EACH ROW EXECUTE FUNCTION public.protect_assistant_ids();
+
+-- ---------------------------------------------------------------------------
 -- Limit report (promises 1, 2): invoker (RLS applies); a signed-in user may
 -- ask only about themselves (SQLSTATE 42501 otherwise).
 -- ---------------------------------------------------------------------------
@@ -199,10 +263,11 @@ RETURNS TABLE (can_create_assistant boolean, assistant_count integer, demo_expir
 LANGUAGE plpgsql
 STABLE
 SECURITY INVOKER
-SET search_path = ''
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   v_max     integer;
+  v_used    integer;
   v_count   integer;
   v_expired boolean;
 BEGIN
@@ -211,9 +276,9 @@ BEGIN
   END IF;
 
   IF pg_catalog.to_regclass('public.user_limits') IS NOT NULL THEN
-    EXECUTE 'SELECT max_assistants FROM public.user_limits WHERE user_id = $1'
-      INTO v_max
-      USING user_uuid;
+    SELECT l.max_assistants, l.used_call_time_seconds INTO v_max, v_used
+    FROM public.user_limits l
+    WHERE l.user_id = user_uuid;
   END IF;
   v_max := coalesce(v_max, 1);
 
@@ -221,7 +286,9 @@ BEGIN
   FROM public.assistants a
   WHERE a.user_id = user_uuid;
 
-  SELECT coalesce(p.is_demo_user AND p.demo_expires_at < pg_catalog.now(), false) INTO v_expired
+  -- The same rule as enforce_assistant_limit (VX002): 7 days or 600 s used.
+  SELECT coalesce(p.is_demo_user AND (p.demo_expires_at < pg_catalog.now()
+                                      OR coalesce(v_used, 0) >= 600), false) INTO v_expired
   FROM public.profiles p
   WHERE p.id = user_uuid;
   v_expired := coalesce(v_expired, false);

@@ -117,7 +117,7 @@ BEGIN
   -- every public function pins search_path; no DEFINER function executable by anon/PUBLIC/authenticated
   FOR r IN SELECT p.oid::regprocedure AS f, p.prosecdef, p.proconfig, p.proacl FROM pg_proc p
            WHERE p.pronamespace = 'public'::regnamespace LOOP
-    IF r.proconfig IS NULL OR NOT ('search_path=""' = ANY (r.proconfig)) THEN
+    IF r.proconfig IS NULL OR NOT ('search_path=pg_catalog, pg_temp' = ANY (r.proconfig)) THEN
       RAISE EXCEPTION 'BROKEN: % has search_path %', r.f, r.proconfig; END IF;
     IF has_function_privilege('anon', r.f, 'EXECUTE') THEN RAISE EXCEPTION 'BROKEN: anon may execute %', r.f; END IF;
     IF r.prosecdef AND has_function_privilege('authenticated', r.f, 'EXECUTE') THEN
@@ -130,7 +130,8 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = r.t AND i.indkey[0] =
                    (SELECT attnum FROM pg_attribute WHERE attrelid = r.t AND attname = r.attname)) THEN
       RAISE EXCEPTION 'BROKEN: FK column %.% not indexed', r.t, r.attname; END IF;
-    IF r.confdeltype <> (CASE WHEN r.attname IN ('assigned_assistant_id', 'phone_number_id') THEN 'n' ELSE 'c' END) THEN
+    IF r.confdeltype <> (CASE WHEN r.attname IN ('assigned_assistant_id', 'phone_number_id')
+                                   OR (r.t = 'public.call_logs'::regclass AND r.attname = 'assistant_id') THEN 'n' ELSE 'c' END) THEN
       RAISE EXCEPTION 'BROKEN: FK %.% ON DELETE %', r.t, r.attname, r.confdeltype; END IF;
   END LOOP;
   SELECT count(*) INTO n FROM pg_constraint WHERE contype = 'f' AND connamespace = 'public'::regnamespace;
@@ -143,10 +144,10 @@ BEGIN
   IF to_regclass('public.call_logs_user_id_started_at_idx') IS NULL THEN RAISE EXCEPTION 'BROKEN: no call_logs_user_id_started_at_idx'; END IF;
   -- triggers present and enabled
   SELECT count(*) INTO n FROM pg_trigger WHERE NOT tgisinternal AND tgenabled = 'O' AND tgname IN
-    ('on_auth_user_created', 'set_updated_at', 'enforce_assistant_limit', 'call_logs_track_completion',
-     'update_assistant_on_call_end', 'update_assistant_on_call_end_insert', 'on_profile_created_create_limits',
+    ('on_auth_user_created', 'on_auth_user_email_changed', 'set_updated_at', 'enforce_assistant_limit',
+     'protect_assistant_ids', 'protect_phone_numbers', 'call_logs_track_completion', 'on_profile_created_create_limits',
      'track_assistant_usage', 'track_call_usage', 'track_call_usage_insert');
-  IF n <> 16 THEN RAISE EXCEPTION 'BROKEN: % of 16 triggers present and enabled', n; END IF;
+  IF n <> 17 THEN RAISE EXCEPTION 'BROKEN: % of 17 triggers present and enabled', n; END IF;
   -- anon has nothing on the tables; authenticated cannot write limits/logs
   FOR r IN SELECT unnest(ARRAY['profiles','assistants','phone_numbers','call_logs','user_limits','usage_logs','call_analytics']) t LOOP
     IF has_table_privilege('anon', 'public.' || r.t, 'SELECT,INSERT,UPDATE,DELETE') THEN RAISE EXCEPTION 'BROKEN: anon has privileges on %', r.t; END IF;
@@ -195,13 +196,13 @@ END $$;
 INSERT INTO auth.users (id, email, raw_user_meta_data) VALUES
   ('a0000000-0000-0000-0000-00000000000a', 'probe-a@example.com', '{"full_name": "Probe A"}'),
   ('b0000000-0000-0000-0000-00000000000b', 'probe-b@example.com', '{}');
-\echo '   (one WARNING expected: a phone sign-up without email gets no profile)'
 INSERT INTO auth.users (id, phone) VALUES ('f0000000-0000-0000-0000-00000000000f', '+15550000000');
 DO $$
 BEGIN
   PERFORM pg_temp.expect_rows($q$SELECT 1 FROM public.profiles WHERE id IN ('a0000000-0000-0000-0000-00000000000a','b0000000-0000-0000-0000-00000000000b') AND full_name IS NOT DISTINCT FROM CASE WHEN email LIKE 'probe-a%' THEN 'Probe A' END$q$, 2, 'sign-up creates profiles');
   PERFORM pg_temp.expect_rows($q$SELECT 1 FROM public.user_limits WHERE user_id IN ('a0000000-0000-0000-0000-00000000000a','b0000000-0000-0000-0000-00000000000b') AND plan_type = 'free' AND max_assistants = 1 AND max_call_time_seconds = 600$q$, 2, 'sign-up creates free limits');
   PERFORM pg_temp.expect_rows($q$SELECT 1 FROM auth.users WHERE id = 'f0000000-0000-0000-0000-00000000000f'$q$, 1, 'phone sign-up (NULL email) not broken');
+  PERFORM pg_temp.expect_rows($q$SELECT 1 FROM public.profiles p JOIN public.user_limits l ON l.user_id = p.id WHERE p.id = 'f0000000-0000-0000-0000-00000000000f' AND p.email IS NULL$q$, 1, 'phone sign-up gets profile and limits (promise 13)');
 END $$;
 DELETE FROM auth.users WHERE id = 'f0000000-0000-0000-0000-00000000000f';
 

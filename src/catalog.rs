@@ -159,6 +159,14 @@ mod tests {
             function_text(file(4), "call_logs_track_completion"),
             function_text(file(5), "call_logs_track_completion")
         );
+        assert_eq!(
+            function_text(file(4), "track_call_usage"),
+            function_text(file(5), "track_call_usage")
+        );
+        assert_eq!(
+            function_text(file(1), "sync_profile_email"),
+            function_text(file(5), "sync_profile_email")
+        );
     }
 
     #[test]

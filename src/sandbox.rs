@@ -54,6 +54,8 @@ pub struct SandboxOptions {
     /// Also listen on 127.0.0.1 at this port; `Some(0)` picks a free one.
     /// None: the Unix socket only.
     pub tcp_port: Option<u16>,
+    /// Extra server settings (`-c name=value`), e.g. `shared_preload_libraries`.
+    pub settings: Vec<(String, String)>,
 }
 
 impl SandboxOptions {
@@ -66,6 +68,12 @@ impl SandboxOptions {
     /// Listens on a free TCP port of 127.0.0.1 too.
     pub fn tcp(mut self) -> SandboxOptions {
         self.tcp_port = Some(0);
+        self
+    }
+
+    /// Starts the server with `name = value` (e.g. `shared_preload_libraries = pg_cron`).
+    pub fn setting(mut self, name: &str, value: &str) -> SandboxOptions {
+        self.settings.push((name.into(), value.into()));
         self
     }
 }
@@ -189,7 +197,7 @@ impl Sandbox {
         let watchdog = spawn_watchdog(dir.path()).ok();
         let initialised = initialise(&owner, &server.bindir, dir.path(), &options);
         let server_child = match initialised
-            .and_then(|()| spawn_server(&owner, &server.bindir, dir.path(), tcp_port))
+            .and_then(|()| spawn_server(&owner, &server.bindir, dir.path(), tcp_port, &options.settings))
         {
             Ok(child) => child,
             Err(e) => {
@@ -463,6 +471,7 @@ fn spawn_server(
     bindir: &Path,
     dir: &Path,
     tcp_port: Option<u16>,
+    settings: &[(String, String)],
 ) -> Result<Child> {
     let data = dir.join("data");
     let log = fs::File::create(dir.join("server.log")).context("cannot create the server log")?;
@@ -481,6 +490,9 @@ fn spawn_server(
     if let Some(port) = tcp_port {
         postgres.args(["-c", "listen_addresses=127.0.0.1", "-c"]);
         postgres.arg(format!("port={port}"));
+    }
+    for (name, value) in settings {
+        postgres.arg("-c").arg(format!("{name}={value}"));
     }
     postgres
         .stdin(Stdio::null())

@@ -373,7 +373,8 @@ async fn user_a_can_use_every_app_command_on_own_rows() {
     let mut conn = w.db.connect_as(Actor::User(a)).await;
     let allowed = [
         format!("UPDATE public.profiles SET full_name = 'Alice A', avatar_url = 'https://x/a.png' WHERE id = '{a}'"),
-        format!("UPDATE public.assistants SET name = 'renamed', vapi_assistant_id = 'v-1', configuration = '{{\"voice\":\"x\"}}' WHERE id = '{a_asst}'"),
+        // vapi_assistant_id is the backend's to write since promise 12 (service_role).
+        format!("UPDATE public.assistants SET name = 'renamed', configuration = '{{\"voice\":\"x\"}}' WHERE id = '{a_asst}'"),
         format!("INSERT INTO public.phone_numbers (user_id, phone_number, friendly_name, provider) VALUES ('{a}', '+15550007777', 'second', 'vapi')"),
         "UPDATE public.phone_numbers SET friendly_name = 'renamed', notes = 'n' WHERE phone_number = '+15550007777'".to_string(),
         "DELETE FROM public.phone_numbers WHERE phone_number = '+15550007777'".to_string(),
@@ -469,7 +470,7 @@ async fn service_role_writes_every_table() {
     let w = world().await;
     let (a, a_asst) = (w.a, w.a_asst);
     let c = w.db.sign_up("carol@example.com").await;
-    // A phone sign-up without email gets no profile: the service role makes one.
+    // A phone sign-up without email gets its profile (promise 13); the service role completes it.
     let mut su = w.db.superuser().await;
     let p = Uuid::new_v4();
     exec_ok(
@@ -486,10 +487,11 @@ async fn service_role_writes_every_table() {
         1
     );
     let writes = [
-        format!("INSERT INTO public.profiles (id, email) VALUES ('{p}', 'phone@example.com') ON CONFLICT (id) DO NOTHING"),
+        format!("UPDATE public.profiles SET full_name = 'Phone User' WHERE id = '{p}' AND email IS NULL"),
         format!("UPDATE public.profiles SET is_demo_user = false, demo_expires_at = NULL WHERE id = '{a}'"),
         format!("INSERT INTO public.assistants (user_id, name) VALUES ('{c}', 'by service')"),
         format!("UPDATE public.assistants SET total_call_duration_seconds = total_call_duration_seconds WHERE user_id = '{c}'"),
+        format!("UPDATE public.assistants SET vapi_assistant_id = 'vapi-by-backend' WHERE user_id = '{c}'"),
         format!("INSERT INTO public.phone_numbers (user_id, phone_number, friendly_name) VALUES ('{a}', '+15550008888', 'svc')"),
         "UPDATE public.phone_numbers SET notes = 'svc' WHERE phone_number = '+15550008888'".into(),
         "DELETE FROM public.phone_numbers WHERE phone_number = '+15550008888'".into(),
@@ -750,12 +752,14 @@ async fn sign_up_with_null_email_still_succeeds() {
 async fn failed_profile_creation_is_logged_as_a_warning_not_hidden() {
     let db = fresh_db(Fixture::Schema);
     let id = Uuid::new_v4();
+    // Phone-only sign-ups get a profile since promise 13: break profile creation on purpose.
+    db.sql("ALTER TABLE public.profiles ADD CONSTRAINT test_refuses_boom CHECK (full_name IS DISTINCT FROM 'boom')");
     let (_, messages) = psql_messages(
         &db,
         None,
         &[
             "-c",
-            &format!("INSERT INTO auth.users (id, phone) VALUES ('{id}', '+15550000001')"),
+            &format!("INSERT INTO auth.users (id, phone, raw_user_meta_data) VALUES ('{id}', '+15550000001', '{{\"full_name\": \"boom\"}}')"),
         ],
     );
     assert!(
@@ -764,6 +768,70 @@ async fn failed_profile_creation_is_logged_as_a_warning_not_hidden() {
     );
     let mut su = db.superuser().await;
     assert_eq!(owned(&mut su, "auth.users", "id", id).await, 1);
+}
+
+/// Two sessions create a free user's first assistant at the same moment:
+/// exactly one gets through.
+async fn first_assistant_race(isolation: &'static str) {
+    let db = fresh_db(Fixture::Schema);
+    let mut winners = 0;
+    for round in 0..6 {
+        let a = db.sign_up(&format!("racer{round}@example.com")).await;
+        let mut conns = Vec::new();
+        for _ in 0..2 {
+            let mut c = db.connect_as(Actor::User(a)).await;
+            exec_ok(&mut c, "BEGIN").await;
+            exec_ok(
+                &mut c,
+                &format!("SET TRANSACTION ISOLATION LEVEL {isolation}"),
+            )
+            .await;
+            // The snapshot is taken now, before either insert (REPEATABLE READ).
+            int(&mut c, "SELECT count(*) FROM public.assistants").await;
+            conns.push(c);
+        }
+        let mut first = conns.remove(0);
+        let mut second = conns.remove(0);
+        exec_ok(
+            &mut first,
+            &format!("INSERT INTO public.assistants (user_id, name) VALUES ('{a}', 'one')"),
+        )
+        .await;
+        let pending = tokio::spawn(async move {
+            let r = exec(
+                &mut second,
+                &format!("INSERT INTO public.assistants (user_id, name) VALUES ('{a}', 'two')"),
+            )
+            .await;
+            let r = match r {
+                Ok(_) => second.execute("COMMIT").await.map(|_| 0),
+                Err(e) => {
+                    let _ = second.execute("ROLLBACK").await;
+                    Err(e)
+                }
+            };
+            sqlstate(&r)
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        exec_ok(&mut first, "COMMIT").await;
+        let outcome = pending.await.expect("second session");
+        assert!(
+            matches!(outcome.as_deref(), Some("VX001") | Some("40001")),
+            "second concurrent first assistant at {isolation}: {outcome:?}"
+        );
+        let mut su = db.superuser().await;
+        winners += int(
+            &mut su,
+            &format!("SELECT count(*) FROM public.assistants WHERE user_id = '{a}'"),
+        )
+        .await;
+    }
+    assert_eq!(winners, 6, "one assistant per free user at {isolation}");
+}
+
+#[tokio::test]
+async fn concurrent_first_assistants_at_repeatable_read_let_exactly_one_through() {
+    first_assistant_race("REPEATABLE READ").await;
 }
 
 // ---------------------------------------------------------------------------
@@ -1105,17 +1173,18 @@ async fn offenders(db: &TestDb, sql: &str) -> Vec<String> {
 const SEVEN: &str = "('profiles','assistants','phone_numbers','call_logs','user_limits','usage_logs','call_analytics')";
 
 #[tokio::test]
-async fn every_public_function_pins_an_empty_search_path() {
+async fn every_public_function_pins_search_path_with_pg_temp_last() {
     let db = fresh_db(Fixture::Schema);
     let all = offenders(&db, "SELECT p.oid::regprocedure::text FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace").await;
     assert!(
         all.len() >= 13,
         "expected the app's functions, found {all:?}"
     );
-    let bad = offenders(&db, "SELECT p.oid::regprocedure::text FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace AND NOT coalesce('search_path=\"\"' = ANY (p.proconfig), false)").await;
+    // pg_temp named last: left out, it would be searched first for tables and types.
+    let bad = offenders(&db, "SELECT p.oid::regprocedure::text FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false)").await;
     assert!(
         bad.is_empty(),
-        "functions without search_path=\"\": {bad:?}"
+        "functions without search_path=pg_catalog, pg_temp: {bad:?}"
     );
 }
 

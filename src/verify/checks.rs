@@ -601,9 +601,10 @@ pub fn trigger_present(cat: &Catalog) -> Vec<CheckResult> {
         .map(|spec| {
             let target = trigger_target(spec);
             let want = format!(
-                "{} {} FOR EACH ROW EXECUTE {}()",
+                "{} {} FOR EACH {} EXECUTE {}()",
                 spec.timing,
                 spec.events.join(" OR "),
+                spec.level,
                 spec.function
             );
             let Some(t) = find_trigger(cat, spec) else {

@@ -242,6 +242,8 @@ pub struct TriggerSpec {
     pub timing: &'static str,
     pub events: &'static [&'static str],
     pub function: &'static str,
+    /// `ROW` or `STATEMENT` (the usage triggers on call_logs use transition tables).
+    pub level: &'static str,
 }
 
 const fn trig(
@@ -259,6 +261,22 @@ const fn trig(
         timing,
         events,
         function,
+        level: "ROW",
+    }
+}
+
+/// A FOR EACH STATEMENT trigger.
+const fn stmt_trig(
+    schema: &'static str,
+    table: &'static str,
+    name: &'static str,
+    timing: &'static str,
+    events: &'static [&'static str],
+    function: &'static str,
+) -> TriggerSpec {
+    TriggerSpec {
+        level: "STATEMENT",
+        ..trig(schema, table, name, timing, events, function)
     }
 }
 
@@ -270,6 +288,14 @@ pub const TRIGGERS: &[TriggerSpec] = &[
         "AFTER",
         &["INSERT"],
         "handle_new_user",
+    ),
+    trig(
+        "auth",
+        "users",
+        "on_auth_user_email_changed",
+        "AFTER",
+        &["UPDATE"],
+        "sync_profile_email",
     ),
     trig(
         "public",
@@ -306,6 +332,14 @@ pub const TRIGGERS: &[TriggerSpec] = &[
     trig(
         "public",
         "assistants",
+        "protect_assistant_ids",
+        "BEFORE",
+        &["INSERT", "UPDATE"],
+        "protect_assistant_ids",
+    ),
+    trig(
+        "public",
+        "assistants",
         "track_assistant_usage",
         "AFTER",
         &["INSERT", "DELETE"],
@@ -318,6 +352,14 @@ pub const TRIGGERS: &[TriggerSpec] = &[
         "BEFORE",
         &["UPDATE"],
         "set_updated_at",
+    ),
+    trig(
+        "public",
+        "phone_numbers",
+        "protect_phone_numbers",
+        "BEFORE",
+        &["INSERT", "UPDATE"],
+        "protect_phone_numbers",
     ),
     trig(
         "public",
@@ -335,23 +377,7 @@ pub const TRIGGERS: &[TriggerSpec] = &[
         &["INSERT", "UPDATE"],
         "call_logs_track_completion",
     ),
-    trig(
-        "public",
-        "call_logs",
-        "update_assistant_on_call_end",
-        "AFTER",
-        &["UPDATE"],
-        "update_assistant_call_duration",
-    ),
-    trig(
-        "public",
-        "call_logs",
-        "update_assistant_on_call_end_insert",
-        "AFTER",
-        &["INSERT"],
-        "update_assistant_call_duration",
-    ),
-    trig(
+    stmt_trig(
         "public",
         "call_logs",
         "track_call_usage",
@@ -359,7 +385,7 @@ pub const TRIGGERS: &[TriggerSpec] = &[
         &["UPDATE"],
         "track_call_usage",
     ),
-    trig(
+    stmt_trig(
         "public",
         "call_logs",
         "track_call_usage_insert",
@@ -429,7 +455,7 @@ pub const FOREIGN_KEYS: &[ForeignKeySpec] = &[
         "SET NULL",
     ),
     fk("call_logs", "user_id", "public.profiles", "CASCADE"),
-    fk("call_logs", "assistant_id", "public.assistants", "CASCADE"),
+    fk("call_logs", "assistant_id", "public.assistants", "SET NULL"),
     fk(
         "call_logs",
         "phone_number_id",
@@ -483,11 +509,13 @@ const SERVICE: &[&str] = &["service_role"];
 pub const FUNCTIONS: &[FunctionSpec] = &[
     func("set_updated_at()", false, &[], false, false),
     func("handle_new_user()", true, &[], false, false),
+    func("sync_profile_email()", true, &[], false, false),
     func("cleanup_expired_demos()", true, SERVICE, false, true),
     func("enforce_assistant_limit()", true, &[], false, false),
+    func("protect_assistant_ids()", true, &[], false, false),
+    func("protect_phone_numbers()", true, &[], false, false),
     func("check_user_assistant_limit(uuid)", false, APP, true, false),
     func("call_logs_track_completion()", false, &[], false, false),
-    func("update_assistant_call_duration()", true, &[], false, false),
     func("get_user_call_usage(uuid)", false, APP, true, false),
     func(
         "cleanup_demo_users_with_call_limits()",
