@@ -196,9 +196,15 @@ impl Sandbox {
         // From here on, whatever happens — an error, abort(), SIGKILL — the directory goes.
         let watchdog = spawn_watchdog(dir.path()).ok();
         let initialised = initialise(&owner, &server.bindir, dir.path(), &options);
-        let server_child = match initialised
-            .and_then(|()| spawn_server(&owner, &server.bindir, dir.path(), tcp_port, &options.settings))
-        {
+        let server_child = match initialised.and_then(|()| {
+            spawn_server(
+                &owner,
+                &server.bindir,
+                dir.path(),
+                tcp_port,
+                &options.settings,
+            )
+        }) {
             Ok(child) => child,
             Err(e) => {
                 remove_tree(dir.path());
