@@ -14,7 +14,8 @@ missing-tables-schema.sql), applies them in order with checksums, and verifies t
 database isolates users, enforces limits, counts usage exactly and cascades deletes.",
     after_help = "Examples:\n  vmx check                                   # everything, on a throwaway local PostgreSQL\n  DATABASE_URL=postgres://... vmx migrate     # apply what is pending\n  vmx verify --format junit > vmx-junit.xml   # the checklist for CI\n\nExit codes: 0 ok, 1 verify failed or other error, 2 usage, 3 cannot connect, \
 4 checksum mismatch or unknown version, 5 migration failed (rolled back), 6 lock timeout, \
-7 pending migrations (status --exit-code), 8 target lacks prerequisites."
+7 pending migrations (status --exit-code), 8 target lacks prerequisites (or no PostgreSQL 15+ \
+server binaries for check/sandbox), 130/143/129 interrupted."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -30,15 +31,17 @@ pub struct Global {
     #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<DatabaseUrl>,
 
-    /// Output format (verify also accepts junit).
-    #[arg(long, global = true, value_enum, default_value_t = Format::Human)]
-    pub format: Format,
+    /// Output format [default: human]: list, status, migrate, add-missing take
+    /// human|json; verify and check also junit|github (Markdown for
+    /// $GITHUB_STEP_SUMMARY); show, completions and sandbox take none.
+    #[arg(long, global = true, value_enum)]
+    pub format: Option<Format>,
 
     /// When to colour the output: auto = on a terminal and without NO_COLOR.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
 
-    /// Seconds to wait for a connection before giving up.
+    /// Seconds to wait for a connection before giving up (0: no limit, as libpq's connect_timeout).
     #[arg(long, global = true, default_value_t = 10, value_name = "S")]
     pub connect_timeout: u64,
 
@@ -46,7 +49,7 @@ pub struct Global {
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 
-    /// Print more (repeat for even more).
+    /// Print more: every check, the target, timings (-vv: also server and connection details).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 }
@@ -56,6 +59,60 @@ pub enum Format {
     Human,
     Json,
     Junit,
+    /// Markdown for a GitHub Actions job summary.
+    Github,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Human => "human",
+            Format::Json => "json",
+            Format::Junit => "junit",
+            Format::Github => "github",
+        }
+    }
+}
+
+impl Cli {
+    /// `--format` is global to clap, so it is checked here, once: a format is
+    /// accepted only by a command that has something to print in it.
+    pub fn check_format(&self) -> Result<(), crate::error::VmxError> {
+        let Some(format) = self.global.format else {
+            return Ok(());
+        };
+        let (name, accepted): (&str, &[Format]) = match &self.command {
+            Command::List => ("list", &[Format::Human, Format::Json]),
+            Command::Status { .. } => ("status", &[Format::Human, Format::Json]),
+            Command::Migrate(_) => ("migrate", &[Format::Human, Format::Json]),
+            Command::AddMissing { .. } => ("add-missing", &[Format::Human, Format::Json]),
+            Command::Verify { .. } => (
+                "verify",
+                &[Format::Human, Format::Json, Format::Junit, Format::Github],
+            ),
+            Command::Check { .. } => (
+                "check",
+                &[Format::Human, Format::Json, Format::Junit, Format::Github],
+            ),
+            Command::Show { .. } => ("show", &[]),
+            Command::Sandbox { .. } => ("sandbox", &[]),
+            Command::Completions { .. } => ("completions", &[]),
+        };
+        if accepted.contains(&format) {
+            return Ok(());
+        }
+        let message = if accepted.is_empty() {
+            format!("`vmx {name}` has no --format: it prints one kind of output")
+        } else {
+            let names: Vec<&str> = accepted.iter().map(|f| f.name()).collect();
+            format!(
+                "--format {} is not for `vmx {name}`, which takes {}",
+                format.name(),
+                names.join(" or ")
+            )
+        };
+        Err(crate::error::VmxError::Usage(message))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -116,7 +173,9 @@ pub enum Command {
 
     /// Everything on a throwaway local PostgreSQL: compat, migrate, verify --probe, then gone.
     #[command(
-        after_help = "Examples:\n  vmx check\n  vmx check --keep      # leave the server running and print its URL\n\nNeeds PostgreSQL 15+ server binaries (initdb, postgres), not a running server."
+        after_help = "Examples:\n  vmx check\n  vmx check --keep      # leave the server running and print its URL\n  vmx check --format github >> \"$GITHUB_STEP_SUMMARY\"\n\nNeeds PostgreSQL 15+ server binaries (initdb, postgres), not a running server; \
+VMX_PG_BINDIR names their directory when they are not found. Exit codes: verify's; 8 no usable \
+server binaries; 130/143/129 interrupted by SIGINT/SIGTERM/SIGHUP (nothing left behind)."
     )]
     Check {
         /// Leave the throwaway server running and print its URL.
@@ -126,9 +185,13 @@ pub enum Command {
 
     /// Start the throwaway PostgreSQL with the schema applied, print its URL, and wait for Ctrl-C.
     #[command(
-        after_help = "Example:\n  vmx sandbox           # then, in another terminal: psql \"$URL\""
+        after_help = "Examples:\n  vmx sandbox                       # then, in another terminal: psql \"$URL\"\n  vmx sandbox --stop /tmp/vmx-pg-ab12  # stop what `vmx check --keep` left running\n\nNeeds PostgreSQL 15+ server binaries (initdb, postgres); VMX_PG_BINDIR names their directory."
     )]
-    Sandbox,
+    Sandbox {
+        /// Stop the throwaway PostgreSQL in DIR (left by `vmx check --keep`) and remove DIR.
+        #[arg(long, value_name = "DIR")]
+        stop: Option<std::path::PathBuf>,
+    },
 
     /// Print a shell completion script.
     #[command(

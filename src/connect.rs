@@ -7,9 +7,18 @@
 //! `sslrootcert`, `sslcert`, `sslkey`, `host`, `hostaddr`, `port`, `dbname`,
 //! `user`, `password`, `application_name`, `options`, `connect_timeout`
 //! (seconds; wins over `--connect-timeout` because it belongs to the target;
-//! 0 means "use --connect-timeout"), and `pgbouncer=true` (a transaction-mode
-//! pooler, refused). `allow` behaves as `disable` (the server decides whether it
-//! needs TLS; sqlx does not retry with TLS).
+//! 0 means no limit, as in libpq, and so does `--connect-timeout 0`), and
+//! `pgbouncer=true` (a transaction-mode pooler, refused). `allow` behaves as
+//! `disable` (the server decides whether it needs TLS; sqlx does not retry with TLS).
+//!
+//! As libpq: an empty host (`postgres://user@/db`, `postgresql:///db`) is the
+//! default Unix socket (or PGHOST), `host=/dir` a socket directory; what the URL
+//! leaves out comes from `PGPORT`, `PGUSER`, `PGPASSWORD`, … and `~/.pgpass`
+//! (or `PGPASSFILE`); with no URL at all, the `PG*` environment is the target.
+//!
+//! Transaction-mode poolers are recognised by behaviour right after connecting
+//! (see `pooling`) and refused; session-mode PgBouncer/Supavisor with default
+//! settings works: vmx sends no startup parameter a default PgBouncer refuses.
 
 use crate::error::VmxError;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
@@ -59,11 +68,11 @@ impl std::fmt::Debug for DatabaseUrl {
 #[derive(Clone)]
 pub struct Target {
     pub options: PgConnectOptions,
-    /// `user@host:port/database`, never the password.
+    /// `user@host:port/database`, never the password (a socket: `user@/dir:5432/db`).
     pub display: String,
-    /// `connect_timeout` from the URL, when given (and not 0).
+    /// `connect_timeout` from the URL, when given; `Some(ZERO)` is libpq's 0: no limit.
     connect_timeout: Option<Duration>,
-    /// Why this target is a transaction-mode pooler, when it is one.
+    /// Why this target is a transaction-mode pooler, when the URL already says so.
     pooler: Option<String>,
     /// Every spelling of the password we know of, to scrub from any text.
     secrets: Vec<String>,
@@ -80,8 +89,67 @@ impl std::fmt::Debug for Target {
     }
 }
 
+/// What the URL said beyond what `PgConnectOptions` keeps.
+#[derive(Default)]
+struct Extras {
+    connect_timeout: Option<Duration>,
+    pgbouncer: bool,
+    application_name: bool,
+    root_cert: Option<String>,
+    /// A password was given (URL or PGPASSWORD), so no password file is read.
+    password: bool,
+}
+
 impl Target {
+    /// The target from a URL when one is given, else from libpq's `PG*`
+    /// environment when it names a server or database; else a usage error.
+    pub fn resolve(url: Option<&DatabaseUrl>) -> Result<Target, VmxError> {
+        match url {
+            Some(url) => Target::parse(url.expose()),
+            None if LIBPQ_TARGET_VARS
+                .iter()
+                .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty())) =>
+            {
+                Target::from_env()
+            }
+            None => Err(VmxError::Usage(
+                "no database given: pass --database-url or set DATABASE_URL (or PGHOST/PGDATABASE as for psql; or run `vmx check` for a throwaway one)".into(),
+            )),
+        }
+    }
+
+    /// The target libpq would use with no connection string: PGHOST, PGPORT,
+    /// PGUSER, PGPASSWORD (else ~/.pgpass or PGPASSFILE), PGDATABASE,
+    /// PGSSLMODE, PGSSLROOTCERT, PGAPPNAME — read by sqlx itself.
+    pub fn from_env() -> Result<Target, VmxError> {
+        let options = PgConnectOptions::new();
+        let secrets = env_secrets();
+        if let Ok(mode) = std::env::var("PGSSLMODE") {
+            if PgSslMode::from_str(&mode).is_err() {
+                return Err(VmxError::Usage(format!(
+                    "PGSSLMODE={mode} is not one of disable, allow, prefer, require, verify-ca, verify-full"
+                )));
+            }
+        }
+        if let Ok(port) = std::env::var("PGPORT") {
+            if !matches!(port.trim().parse::<u16>(), Ok(p) if p > 0) {
+                return Err(VmxError::Usage(format!(
+                    "PGPORT={port} is not a port number such as 5432"
+                )));
+            }
+        }
+        let extras = Extras {
+            application_name: std::env::var_os("PGAPPNAME").is_some(),
+            root_cert: std::env::var("PGSSLROOTCERT").ok(),
+            password: !secrets.is_empty(),
+            ..Extras::default()
+        };
+        Target::finish(options, extras, secrets)
+    }
+
     /// Parses a `postgres://` or `postgresql://` URL; a URL that cannot be parsed is a usage error (exit 2).
+    /// As libpq: an empty host (`postgres://user@/db`, `postgresql:///db`) means
+    /// the default Unix socket (or PGHOST), and `?host=/dir` a socket directory.
     pub fn parse(raw: &str) -> Result<Target, VmxError> {
         let raw = raw.trim();
         if !raw.contains("://") {
@@ -89,7 +157,8 @@ impl Target {
                 "the database URL cannot be parsed; expected postgres://user:password@host:5432/database".into(),
             ));
         }
-        let url = url::Url::parse(raw).map_err(|e| {
+        let (raw, empty_host) = with_placeholder_host(raw);
+        let url = url::Url::parse(&raw).map_err(|e| {
             VmxError::Usage(format!(
                 "the database URL cannot be parsed ({e}); expected postgres://user:password@host:5432/database"
             ))
@@ -108,8 +177,8 @@ impl Target {
             ));
         }
 
-        let mut connect_timeout = None;
-        let mut pgbouncer = false;
+        let mut extras = Extras::default();
+        let mut host_given = false;
         for (key, value) in url.query_pairs() {
             match &*key {
                 "connect_timeout" => {
@@ -118,27 +187,70 @@ impl Target {
                             "connect_timeout={value} in the database URL is not a number of seconds"
                         )))
                     })?;
-                    connect_timeout = (secs > 0).then(|| Duration::from_secs(secs));
+                    extras.connect_timeout = Some(Duration::from_secs(secs));
                 }
-                "pgbouncer" => pgbouncer = matches!(&*value, "true" | "1" | "yes" | "on"),
+                "pgbouncer" => extras.pgbouncer = matches!(&*value, "true" | "1" | "yes" | "on"),
                 "sslmode" | "ssl-mode" if PgSslMode::from_str(&value).is_err() => {
                     return Err(VmxError::Usage(scrub(format!(
                         "sslmode={value} in the database URL is not one of disable, allow, prefer, require, verify-ca, verify-full"
                     ))));
                 }
+                "application_name" => extras.application_name = true,
+                "sslrootcert" | "ssl-root-cert" | "ssl-ca" => {
+                    extras.root_cert = Some(value.into_owned())
+                }
+                "host" | "hostaddr" if !value.is_empty() => host_given = true,
+                "password" => extras.password = true,
                 _ => {}
             }
         }
+        if extras.root_cert.is_none() {
+            extras.root_cert = std::env::var("PGSSLROOTCERT").ok();
+        }
+        if !extras.application_name {
+            extras.application_name = std::env::var_os("PGAPPNAME").is_some();
+        }
+        extras.password |= url.password().is_some() || !env_secrets().is_empty();
 
-        let mut options = PgConnectOptions::from_str(raw).map_err(|e| {
+        let mut options = PgConnectOptions::from_str(&raw).map_err(|e| {
             let text = e.to_string().replace("error with configuration: ", "");
             VmxError::Usage(scrub(format!("the database URL cannot be used: {text}")))
         })?;
-        if !url.query_pairs().any(|(k, _)| k == "application_name") {
+        if empty_host && !host_given {
+            let host = default_host(options.get_port());
+            options = if host.starts_with('/') {
+                options.socket(&host)
+            } else {
+                options.host(&host)
+            };
+        }
+        Target::finish(options, extras, secrets)
+    }
+
+    /// What every target gets, from a URL or the environment.
+    fn finish(
+        mut options: PgConnectOptions,
+        extras: Extras,
+        mut secrets: Vec<String>,
+    ) -> Result<Target, VmxError> {
+        if !extras.password {
+            // sqlx reads the password file too, but keys a Unix socket by the wrong host name.
+            if let Some(password) = pgpass_password(&options) {
+                options = options.password(&password);
+                secrets.insert(0, password);
+                secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+            }
+        }
+        let scrub = |text: String| redact_all(&text, &secrets);
+        if !extras.application_name {
             options = options.application_name("vmx");
         }
         // Our own statements are the product's output; sqlx's statement log is noise.
         options = options.disable_statement_logging();
+        // A default PgBouncer refuses any startup parameter it does not know
+        // ("unsupported startup parameter: extra_float_digits"); PostgreSQL 12+
+        // prints floats exactly without it, and vmx reads them in binary anyway.
+        options = options.extra_float_digits(None);
 
         let socket = options
             .get_socket()
@@ -152,11 +264,10 @@ impl Target {
             options = options.ssl_mode(PgSslMode::Disable);
         } else if matches!(options.get_ssl_mode(), PgSslMode::Require) {
             // libpq: with a root CA file present, `require` verifies the chain like `verify-ca`.
-            let root = url
-                .query_pairs()
-                .find(|(k, _)| matches!(&**k, "sslrootcert" | "ssl-root-cert" | "ssl-ca"))
-                .map(|(_, v)| v.into_owned());
-            if root.is_some_and(|path| std::path::Path::new(&path).is_file()) {
+            if extras
+                .root_cert
+                .is_some_and(|path| std::path::Path::new(&path).is_file())
+            {
                 options = options.ssl_mode(PgSslMode::VerifyCa);
             }
         }
@@ -176,22 +287,22 @@ impl Target {
             options.get_database().unwrap_or(options.get_username())
         ));
         let pooler = if port == TRANSACTION_POOLER_PORT {
-            Some("port 6543 is Supavisor/PgBouncer transaction mode, where advisory locks and multi-statement transactions do not hold; use the direct connection (port 5432) or the session pooler".to_string())
-        } else if pgbouncer {
-            Some("the URL says pgbouncer=true (transaction mode), where advisory locks and multi-statement transactions do not hold; use the direct connection (port 5432) or the session pooler".to_string())
+            Some(format!("port 6543 is Supavisor/PgBouncer transaction mode, where advisory locks and multi-statement transactions do not hold; {USE_SESSION_MODE}"))
+        } else if extras.pgbouncer {
+            Some(format!("the URL says pgbouncer=true (transaction mode), where advisory locks and multi-statement transactions do not hold; {USE_SESSION_MODE}"))
         } else {
             None
         };
         Ok(Target {
             options,
             display,
-            connect_timeout,
+            connect_timeout: extras.connect_timeout,
             pooler,
             secrets,
         })
     }
 
-    /// `connect_timeout` from the URL, if it set one.
+    /// `connect_timeout` from the URL, if it set one (`Some(ZERO)`: no limit).
     pub fn url_connect_timeout(&self) -> Option<Duration> {
         self.connect_timeout
     }
@@ -206,8 +317,10 @@ impl Target {
         redact_all(text, &self.secrets)
     }
 
-    /// Connects within `timeout` (the URL's `connect_timeout` wins), refusing
-    /// transaction-mode poolers before any packet is sent.
+    /// Connects within `timeout` (the URL's `connect_timeout` wins; zero: no
+    /// limit, as libpq), then makes sure the target is not a transaction-mode
+    /// pooler, before vmx sends anything else. A pooler named by the URL is
+    /// refused before any packet is sent.
     pub async fn connect(&self, timeout: Duration) -> Result<PgConnection, VmxError> {
         if let Some(reason) = &self.pooler {
             return Err(VmxError::TransactionPooler {
@@ -216,21 +329,112 @@ impl Target {
             });
         }
         let timeout = self.connect_timeout.unwrap_or(timeout);
-        let attempt =
-            tokio::time::timeout(timeout, PgConnection::connect_with(&self.options)).await;
-        match attempt {
-            Err(_) => Err(VmxError::Connect {
+        let mut conn = self.connect_once(timeout).await?;
+        // Straight to the server: nothing can pool it, and one statement said so.
+        if self.is_direct(&mut conn).await {
+            return Ok(conn);
+        }
+        // Something in between: a second session for the pooler probe (see `pooling`).
+        let witness = within(
+            probe_limit(timeout),
+            PgConnection::connect_with(&self.options),
+        )
+        .await
+        .and_then(Result::ok);
+        let verdict = pooling(&mut conn, witness, probe_limit(timeout)).await;
+        match verdict {
+            Ok(None) => Ok(conn),
+            Ok(Some(reason)) => {
+                let _ = within(Duration::from_secs(1), conn.close()).await;
+                Err(VmxError::TransactionPooler {
+                    target: self.display.clone(),
+                    reason: format!("{reason}; {USE_SESSION_MODE}"),
+                })
+            }
+            Err(e) => Err(VmxError::Connect {
+                target: self.display.clone(),
+                reason: self.redact(&one_line(&self.describe(&e))),
+            }),
+        }
+    }
+
+    /// Whether `conn` reaches the PostgreSQL server itself, nothing in between:
+    /// the backend's own end of the connection is where vmx connected — for a
+    /// Unix socket, a socket the postmaster holds (its `.lock` file beside it)
+    /// on the server's own port; for TCP, the address and port vmx dialled. A
+    /// pooler, proxy or NAT shows another end (then `connect` probes by
+    /// behaviour); so does any doubt.
+    pub async fn is_direct(&self, conn: &mut PgConnection) -> bool {
+        use sqlx::{Executor, Row};
+        let sql = "SELECT host(inet_server_addr()), inet_server_port(), current_setting('port')";
+        let Ok(row) = conn.fetch_one(sql).await else {
+            return false;
+        };
+        let (Ok(addr), Ok(server_port), Ok(port)) = (
+            row.try_get::<Option<String>, _>(0),
+            row.try_get::<Option<i32>, _>(1),
+            row.try_get::<String, _>(2),
+        ) else {
+            return false;
+        };
+        let dialled = self.options.get_port();
+        match self.socket_dir() {
+            Some(dir) => {
+                // PostgreSQL locks each socket it listens on with `<socket>.lock`; PgBouncer does not.
+                let lock = std::path::Path::new(&dir).join(format!(".s.PGSQL.{dialled}.lock"));
+                server_port.is_none() && port.trim() == dialled.to_string() && lock.is_file()
+            }
+            None => {
+                let (Some(addr), Some(server_port)) = (addr, server_port) else {
+                    return false;
+                };
+                let Ok(addr) = addr.parse::<std::net::IpAddr>() else {
+                    return false;
+                };
+                if server_port != i32::from(dialled) {
+                    return false;
+                }
+                let host = self.options.get_host();
+                let dialled_ips: Vec<std::net::IpAddr> = match host.parse() {
+                    Ok(ip) => vec![ip],
+                    Err(_) => match tokio::net::lookup_host((host, dialled)).await {
+                        Ok(found) => found.map(|a| a.ip()).collect(),
+                        Err(_) => return false,
+                    },
+                };
+                dialled_ips
+                    .iter()
+                    .any(|ip| ip.to_canonical() == addr.to_canonical())
+            }
+        }
+    }
+
+    /// The Unix-socket directory, when the target is one.
+    fn socket_dir(&self) -> Option<String> {
+        self.options
+            .get_socket()
+            .map(|dir| dir.display().to_string())
+            .or_else(|| {
+                let host = self.options.get_host();
+                host.starts_with('/').then(|| host.to_string())
+            })
+    }
+
+    /// One connection attempt, its failure in an operator's words.
+    async fn connect_once(&self, timeout: Duration) -> Result<PgConnection, VmxError> {
+        match within(timeout, PgConnection::connect_with(&self.options)).await {
+            None => Err(VmxError::Connect {
                 target: self.display.clone(),
                 reason: format!(
                     "no PostgreSQL answer within {} — is the host reachable, and is this port really PostgreSQL? (raise --connect-timeout for a slow network)",
                     seconds(timeout)
                 ),
             }),
-            Ok(Err(e)) => Err(VmxError::Connect {
+            Some(Err(e)) => Err(VmxError::Connect {
                 target: self.display.clone(),
                 reason: self.redact(&one_line(&self.describe(&e))),
             }),
-            Ok(Ok(conn)) => Ok(conn),
+            Some(Ok(conn)) => Ok(conn),
         }
     }
 
@@ -240,6 +444,212 @@ impl Target {
             self.options.get_socket().is_some() || self.options.get_host().starts_with('/');
         describe(e, self.options.get_host(), socket, self.ssl_mode())
     }
+}
+
+/// The end of every transaction-pooler refusal: what to do instead.
+const USE_SESSION_MODE: &str =
+    "use the session-mode port instead (Supabase: 5432 on the pooler host) or connect directly";
+
+/// Any of these set (and no URL given) means "connect as libpq would from the environment".
+const LIBPQ_TARGET_VARS: &[&str] = &["PGHOST", "PGHOSTADDR", "PGPORT", "PGUSER", "PGDATABASE"];
+
+/// `fut` within `limit`; a zero limit waits for ever (libpq's connect_timeout=0).
+async fn within<F: std::future::Future>(limit: Duration, fut: F) -> Option<F::Output> {
+    if limit.is_zero() {
+        Some(fut.await)
+    } else {
+        tokio::time::timeout(limit, fut).await.ok()
+    }
+}
+
+/// How long the pooler probe's second session may take: the connect timeout,
+/// at most 10 s (a busy session pooler may make it wait for a server).
+fn probe_limit(timeout: Duration) -> Duration {
+    if timeout.is_zero() {
+        Duration::from_secs(10)
+    } else {
+        timeout.min(Duration::from_secs(10))
+    }
+}
+
+/// Whether the server behind `conn` is shared per transaction (a transaction-
+/// or statement-mode pooler): `Some(why)` if so.
+///
+/// Each autocommit statement is a transaction of its own. A direct connection
+/// or a session-mode pooler keeps one backend per session for its whole life,
+/// and two live sessions never share one; a transaction pooler hands a backend
+/// back to its pool after every transaction, so one session moves between
+/// backends under load, and with a quiet pool the next session gets the
+/// backend the first one just released. So: ask the backend pid of `conn`
+/// twice, then of a second session (`witness`) and of `conn` alternately. All statements go
+/// through the simple query protocol (no prepared statement). Without a
+/// witness (it could not connect in time) only the first session is watched.
+async fn pooling(
+    conn: &mut PgConnection,
+    mut witness: Option<PgConnection>,
+    limit: Duration,
+) -> Result<Option<String>, sqlx::Error> {
+    // Twice in a row first: a pool that hands out its idle servers in turn
+    // (PgBouncer's server_round_robin) moves the session at once, while two
+    // sessions alternating over two servers would each keep theirs.
+    let mut mine = vec![backend_pid(conn).await?, backend_pid(conn).await?];
+    let mut theirs = Vec::new();
+    for _ in 0..2 {
+        if let Some(w) = witness.as_mut() {
+            match within(limit, backend_pid(w)).await {
+                Some(Ok(pid)) => theirs.push(pid),
+                _ => witness = None,
+            }
+        }
+        mine.push(backend_pid(conn).await?);
+    }
+    if let Some(w) = witness {
+        let _ = within(Duration::from_secs(1), w.close()).await;
+    }
+    let verdict = if let Some(pid) = mine.iter().find(|p| theirs.contains(p)) {
+        Some(format!(
+            "two vmx sessions were served by one server process (pid {pid}), so advisory locks and session state do not hold"
+        ))
+    } else if mine.windows(2).any(|w| w[0] != w[1]) || theirs.windows(2).any(|w| w[0] != w[1]) {
+        Some(format!(
+            "one vmx session was served by several server processes (pids {}), so advisory locks and session state do not hold",
+            mine.iter()
+                .map(i32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    } else {
+        None
+    };
+    Ok(verdict)
+}
+
+/// The server process serving this statement, asked through the simple protocol.
+async fn backend_pid(conn: &mut PgConnection) -> Result<i32, sqlx::Error> {
+    use sqlx::{Executor, Row};
+    let row = conn.fetch_one("SELECT pg_backend_pid()").await?;
+    row.try_get(0)
+}
+
+/// libpq's host when none is given: PGHOST, else the first default socket
+/// directory that holds the port's socket, else localhost (as sqlx does).
+fn default_host(port: u16) -> String {
+    if let Some(host) = std::env::var("PGHOST").ok().filter(|h| !h.is_empty()) {
+        return host;
+    }
+    let socket = format!(".s.PGSQL.{port}");
+    ["/var/run/postgresql", "/private/tmp", "/tmp"]
+        .iter()
+        .find(|dir| std::path::Path::new(dir).join(&socket).exists())
+        .map(|dir| dir.to_string())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// `postgres://user@/db` and `postgresql:///db` name no host (libpq: the
+/// default socket); the URL parser refuses the first, so put `localhost` in
+/// the empty host's place and say that it was empty.
+fn with_placeholder_host(raw: &str) -> (String, bool) {
+    let Some(start) = raw.find("://").map(|i| i + 3) else {
+        return (raw.to_string(), false);
+    };
+    let rest = &raw[start..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let host_start = authority.rfind('@').map(|i| i + 1).unwrap_or(0);
+    let host_and_port = &authority[host_start..];
+    if !(host_and_port.is_empty() || host_and_port.starts_with(':')) {
+        return (raw.to_string(), false);
+    }
+    let at = start + host_start;
+    (format!("{}localhost{}", &raw[..at], &raw[at..]), true)
+}
+
+/// The password libpq would take from the password file (`PGPASSFILE`, else
+/// `~/.pgpass`, ignored unless only its owner may read it) for this target.
+/// A Unix socket in the default directory is `localhost` there, any other
+/// socket directory its path, as libpq has it.
+fn pgpass_password(options: &PgConnectOptions) -> Option<String> {
+    let file = match std::env::var_os("PGPASSFILE") {
+        Some(file) => std::path::PathBuf::from(file),
+        None => std::path::PathBuf::from(std::env::var_os("HOME")?).join(".pgpass"),
+    };
+    let text = read_private(&file)?;
+    let socket = options
+        .get_socket()
+        .map(|dir| dir.display().to_string())
+        .or_else(|| {
+            let host = options.get_host();
+            host.starts_with('/').then(|| host.to_string())
+        });
+    let host = match socket {
+        Some(dir) => {
+            let dir = dir.trim_end_matches('/');
+            if ["/var/run/postgresql", "/run/postgresql", "/tmp"].contains(&dir) {
+                "localhost".to_string()
+            } else {
+                dir.to_string()
+            }
+        }
+        None => options.get_host().to_string(),
+    };
+    let user = options.get_username();
+    let wanted = [
+        host.as_str(),
+        &options.get_port().to_string(),
+        options.get_database().unwrap_or(user),
+        user,
+    ];
+    text.lines()
+        .filter(|line| !line.trim().is_empty() && !line.starts_with('#'))
+        .find_map(|line| {
+            let fields = pgpass_fields(line);
+            if fields.len() < 5 {
+                return None;
+            }
+            let matches = fields[..4]
+                .iter()
+                .zip(wanted)
+                .all(|(field, value)| field == "*" || field == value);
+            matches.then(|| fields[4].clone())
+        })
+}
+
+/// A password file's contents, unless others may read it (libpq ignores it then).
+fn read_private(path: &std::path::Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_file() || meta.permissions().mode() & 0o077 != 0 {
+        return None;
+    }
+    std::fs::read_to_string(path).ok()
+}
+
+/// The fields of a password-file line: `:` separates, `\` escapes `:` and `\`.
+fn pgpass_fields(line: &str) -> Vec<String> {
+    let line = line.trim_end_matches('\r');
+    let mut fields = vec![String::new()];
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(next) = chars.next() {
+                    fields.last_mut().expect("one field").push(next);
+                }
+            }
+            ':' => fields.push(String::new()),
+            c => fields.last_mut().expect("one field").push(c),
+        }
+    }
+    fields
+}
+
+/// The password from the environment, which sqlx uses when the URL has none.
+fn env_secrets() -> Vec<String> {
+    std::env::var("PGPASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .into_iter()
+        .collect()
 }
 
 fn seconds(d: Duration) -> String {
@@ -260,6 +670,9 @@ fn describe(e: &sqlx::Error, host: &str, socket: bool, ssl_mode: PgSslMode) -> S
                 Some("3D000") => " — check the database name",
                 Some("53300") => " — the server has no free connection slots",
                 Some("57P03") => " — the server is starting up or shutting down; try again",
+                _ if db.message().contains("unsupported startup parameter") => {
+                    " — a pooler (PgBouncer) refuses it: remove `options` from the URL and PGOPTIONS, or add it to the pooler's ignore_startup_parameters"
+                }
                 _ => "",
             };
             format!("{}{hint}", db.message())
@@ -503,11 +916,63 @@ mod tests {
     }
 
     #[test]
+    fn unix_socket_urls_parse_as_psql_takes_them() {
+        let t = parse("postgres://alice@/app?host=/var/run/postgresql");
+        assert_eq!(t.display, "alice@/var/run/postgresql:5432/app");
+        let t = parse("postgres://alice:Pw-9f3kXq@/app?host=/tmp/sock&port=5433");
+        assert_eq!(t.display, "alice@/tmp/sock:5433/app");
+        let t = parse("postgresql://alice@%2Ftmp%2Fsock:5433/app");
+        assert_eq!(t.display, "alice@/tmp/sock:5433/app");
+        // No host at all: PGHOST, else the default socket directory, else localhost.
+        let t = parse("postgresql://alice@/app");
+        assert!(t.display.starts_with("alice@"), "{}", t.display);
+        assert!(t.display.ends_with(":5432/app"), "{}", t.display);
+        assert!(!t.display.contains("@:"), "{}", t.display);
+    }
+
+    #[test]
+    fn an_empty_host_gets_a_placeholder_only_where_it_is_empty() {
+        assert_eq!(
+            with_placeholder_host("postgres://u@/db"),
+            ("postgres://u@localhost/db".to_string(), true)
+        );
+        assert_eq!(
+            with_placeholder_host("postgresql:///db?host=/s"),
+            ("postgresql://localhost/db?host=/s".to_string(), true)
+        );
+        assert_eq!(
+            with_placeholder_host("postgres://u:p@:5433/db"),
+            ("postgres://u:p@localhost:5433/db".to_string(), true)
+        );
+        assert_eq!(
+            with_placeholder_host("postgres://u:p@h:5433/db"),
+            ("postgres://u:p@h:5433/db".to_string(), false)
+        );
+    }
+
+    #[test]
+    fn no_startup_parameter_a_default_pgbouncer_refuses() {
+        // PgBouncer's default accepts only DateStyle, client_encoding, TimeZone,
+        // standard_conforming_strings and application_name besides user/database.
+        let debug = format!("{:?}", parse("postgres://u@h/db").options);
+        assert!(debug.contains("extra_float_digits: None"), "{debug}");
+        assert!(debug.contains("options: None"), "{debug}");
+    }
+
+    #[test]
+    fn password_file_fields_unescape_colons_and_backslashes() {
+        assert_eq!(
+            pgpass_fields(r"/tmp/s\:x:5432:*:u:p\:w\\d"),
+            vec!["/tmp/s:x", "5432", "*", "u", "p:w\\d"]
+        );
+    }
+
+    #[test]
     fn connect_timeout_parameter() {
         let t = parse("postgres://u@h/db?connect_timeout=3");
         assert_eq!(t.url_connect_timeout(), Some(Duration::from_secs(3)));
         let t = parse("postgres://u@h/db?connect_timeout=0");
-        assert_eq!(t.url_connect_timeout(), None);
+        assert_eq!(t.url_connect_timeout(), Some(Duration::ZERO));
         let t = parse("postgres://u@h/db");
         assert_eq!(t.url_connect_timeout(), None);
     }

@@ -22,8 +22,15 @@ pub enum Exit {
     LockTimeout = 6,
     /// `status --exit-code`: migrations are pending.
     Pending = 7,
-    /// The target is not Supabase-shaped or lacks prerequisites.
+    /// The target is not Supabase-shaped or lacks prerequisites (also: no
+    /// PostgreSQL 15+ server binaries for `check` / `sandbox`).
     Prerequisite = 8,
+    /// SIGHUP (128 + 1): the throwaway PostgreSQL was removed.
+    Hangup = 129,
+    /// SIGINT, Ctrl-C (128 + 2): the throwaway PostgreSQL was removed.
+    Interrupt = 130,
+    /// SIGTERM (128 + 15), what CI runners and `timeout` send.
+    Terminate = 143,
 }
 
 impl Exit {
@@ -68,6 +75,13 @@ pub enum VmxError {
 
     #[error("verify: {failed} check(s) failed")]
     VerifyFailed { failed: usize },
+
+    /// SIGINT, SIGTERM or SIGHUP arrived; whatever was started is gone.
+    #[error("interrupted")]
+    Interrupted { signal: i32 },
+
+    #[error("{0}")]
+    Output(String),
 }
 
 impl VmxError {
@@ -81,7 +95,36 @@ impl VmxError {
             VmxError::Prerequisite(_) => Exit::Prerequisite,
             VmxError::Pending { .. } => Exit::Pending,
             VmxError::VerifyFailed { .. } => Exit::Failed,
+            VmxError::Interrupted { signal } => match *signal {
+                1 => Exit::Hangup,
+                15 => Exit::Terminate,
+                _ => Exit::Interrupt,
+            },
+            VmxError::Output(_) => Exit::Failed,
         }
+    }
+
+    /// Errors whose news the command's own output already gave (verify's last
+    /// line `N passed, M failed`, status's `N file(s) pending`): no second line.
+    pub fn already_reported(&self) -> bool {
+        matches!(
+            self,
+            VmxError::VerifyFailed { .. } | VmxError::Pending { .. }
+        )
+    }
+}
+
+/// What `main` prints for an error, on stderr, and the exit code: the one
+/// place where errors turn into exit codes. `None`: print nothing.
+pub fn outcome_of(err: &anyhow::Error) -> (Option<String>, Exit) {
+    let typed = err.chain().find_map(|c| c.downcast_ref::<VmxError>());
+    match typed {
+        Some(e) if e.already_reported() => (None, e.exit()),
+        Some(e @ VmxError::Interrupted { .. }) => (Some("vmx: interrupted".into()), e.exit()),
+        _ => (
+            Some(format!("vmx: error: {}", OneLine(err))),
+            exit_code_of(err),
+        ),
     }
 }
 

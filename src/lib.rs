@@ -15,6 +15,7 @@ pub mod commands;
 pub mod connect;
 pub mod error;
 pub mod migrate;
+pub mod notice;
 pub mod output;
 pub mod releases;
 pub mod report;

@@ -55,6 +55,38 @@ pub const REVISIONS: &[Revision] = &[
         release: "0.1.0",
         checksum: "6dfa8d64164f27163ece8f31d0c63a35a5943fc583d5072684af3c27964f5077",
     },
+    // 0.2.0: promises 10-14 (permanent usage, frozen demos, no squatting,
+    // every account its rows, exact under concurrency); all five files changed.
+    Revision {
+        version: 1,
+        name: "schema.sql",
+        release: "0.2.0",
+        checksum: "c2a70549d65affb743724b72c94b7ebc2a2e5333d67cfcc6fbc422503aa9d438",
+    },
+    Revision {
+        version: 2,
+        name: "assistant-schema.sql",
+        release: "0.2.0",
+        checksum: "f385512c9932e301dd0b15d69a04f98921704b65c045e8b087482dea0c90ba56",
+    },
+    Revision {
+        version: 3,
+        name: "phone-number-schema.sql",
+        release: "0.2.0",
+        checksum: "8fd7e4140110d671ab732a7771b116506238236ce1b8a21f660fd1066116d728",
+    },
+    Revision {
+        version: 4,
+        name: "call-logs-schema.sql",
+        release: "0.2.0",
+        checksum: "cacb69b84dcb9b31d6a9d1994653fff5bfaf751738097f4473e43149999ebc2b",
+    },
+    Revision {
+        version: 5,
+        name: "missing-tables-schema.sql",
+        release: "0.2.0",
+        checksum: "fa1ff6086e66b41a33bf9ad0f1fc16480736cd3f1f50c186f93ed7c86f71f58a",
+    },
 ];
 
 /// The released revision of file `version` with this checksum, if any.

@@ -2,6 +2,8 @@
 //! real binary gives the documented exit code, exactly one line on stderr, never
 //! the password, and changes nothing; the database-free commands print what they promise.
 
+mod common;
+
 use assert_cmd::Command;
 use sqlx::{Connection, PgConnection};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -29,24 +31,9 @@ struct Outcome {
     stderr: String,
 }
 
-/// The binary with a clean environment: no DATABASE_URL or libpq variables from the caller.
+/// The binary with a clean environment (the one helper of tests/common).
 fn vmx() -> Command {
-    let mut cmd = Command::cargo_bin("vmx").expect("the vmx binary");
-    for var in [
-        "DATABASE_URL",
-        "PGPASSWORD",
-        "PGHOST",
-        "PGHOSTADDR",
-        "PGPORT",
-        "PGUSER",
-        "PGDATABASE",
-        "PGSSLMODE",
-        "PGSSLROOTCERT",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("NO_COLOR", "1").timeout(Duration::from_secs(120));
-    cmd
+    common::vmx()
 }
 
 fn run(args: &[&str]) -> Outcome {
@@ -477,5 +464,223 @@ fn help_lists_every_command() {
             commands.contains(&command),
             "{command} missing from --help: {commands:?}"
         );
+    }
+}
+
+// ---------------------------------------------------------------- a reader that goes away
+
+/// Runs vmx with a stdout whose reader is already gone (as after `| head -1`
+/// read its line): every write meets EPIPE. Returns (exit code, stderr).
+fn into_closed_pipe(args: &[&str]) -> (i32, String) {
+    let (read, write) = nix::unistd::pipe().expect("a pipe");
+    drop(read);
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("vmx"))
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::from(write))
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run vmx");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn assert_quiet_exit_0_on_closed_pipe(args: &[&str]) {
+    let (code, stderr) = into_closed_pipe(args);
+    assert!(
+        !stderr.contains("panicked"),
+        "vmx {args:?} panicked: {stderr}"
+    );
+    assert_eq!(code, 0, "vmx {args:?} into a closed pipe: {stderr}");
+    assert!(stderr.is_empty(), "vmx {args:?} said: {stderr}");
+}
+
+#[test]
+fn list_into_a_closed_pipe_exits_0_quietly() {
+    assert_quiet_exit_0_on_closed_pipe(&["list"]);
+    assert_quiet_exit_0_on_closed_pipe(&["list", "--format", "json"]);
+}
+
+#[test]
+fn show_into_a_closed_pipe_exits_0_quietly() {
+    assert_quiet_exit_0_on_closed_pipe(&["show", "1"]);
+}
+
+#[test]
+fn completions_into_a_closed_pipe_exit_0_quietly() {
+    assert_quiet_exit_0_on_closed_pipe(&["completions", "bash"]);
+    assert_quiet_exit_0_on_closed_pipe(&["completions", "zsh"]);
+}
+
+#[test]
+fn verify_into_a_closed_pipe_does_not_panic_and_keeps_its_exit_code() {
+    let db = common::fresh_db(common::Fixture::Legacy);
+    let (code, stderr) = into_closed_pipe(&["verify", "--database-url", &db.url()]);
+    assert!(!stderr.contains("panicked"), "verify panicked: {stderr}");
+    assert_eq!(code, 1, "the checks still failed: {stderr}");
+}
+
+#[test]
+fn migrate_into_a_closed_pipe_still_applies_all_five_files() {
+    let db = common::fresh_db(common::Fixture::Compat);
+    let (code, stderr) = into_closed_pipe(&["migrate", "--database-url", &db.url()]);
+    assert!(!stderr.contains("panicked"), "migrate panicked: {stderr}");
+    assert_eq!(code, 0, "{stderr}");
+    let applied = db.sql("SELECT count(*) FROM vmx.schema_history");
+    assert_eq!(applied.trim(), "5", "files applied with stdout closed");
+}
+
+// ---------------------------------------------------------------- exit codes, no second word
+
+#[test]
+fn status_exit_code_with_pending_files_exits_7_without_an_error_line() {
+    let db = common::fresh_db(common::Fixture::Compat);
+    let out = run(&["status", "--exit-code", "--database-url", &db.url()]);
+    assert_eq!(out.code, 7, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("pending"), "{}", out.stdout);
+    assert!(
+        !out.stderr.contains("error"),
+        "pending files are not an error: {}",
+        out.stderr
+    );
+}
+
+// ---------------------------------------------------------------- human output a person reads
+
+fn assert_fits(text: &str, width: usize, case: &str) {
+    for line in text.lines() {
+        let chars = line.chars().count();
+        assert!(chars <= width, "{case}: {chars} columns: {line:?}");
+        assert_eq!(
+            line,
+            line.trim_end(),
+            "{case}: trailing whitespace: {line:?}"
+        );
+    }
+}
+
+#[test]
+fn verify_on_a_hand_built_database_fits_100_columns_and_says_its_failures_once() {
+    let db = common::fresh_db(common::Fixture::Legacy);
+    for extra in [&[][..], &["-v"][..]] {
+        let mut args = vec!["verify", "--database-url"];
+        let url = db.url();
+        args.push(&url);
+        args.extend(extra);
+        let out = vmx()
+            .args(&args)
+            .env("COLUMNS", "100")
+            .output()
+            .expect("run vmx");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+        assert_fits(&stdout, 100, &format!("verify {extra:?}"));
+        let last = stdout.lines().last().unwrap_or_default();
+        assert!(
+            last.contains(" passed, ") && last.contains(" failed"),
+            "last line: {last}"
+        );
+        assert!(
+            stdout.contains("→ DROP POLICY"),
+            "remedies shown:\n{stdout}"
+        );
+        assert!(
+            !stderr.contains("check(s) failed") && !stderr.contains("error"),
+            "the report already said it: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn verify_on_a_clean_database_is_one_line_a_section_and_every_check_with_v() {
+    let db = common::fresh_db(common::Fixture::Compat);
+    run(&["migrate", "--database-url", &db.url()]);
+    let out = vmx()
+        .args(["verify", "--database-url", &db.url()])
+        .env("COLUMNS", "100")
+        .output()
+        .expect("run vmx");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert_fits(&stdout, 100, "verify");
+    let sections = stdout.lines().filter(|l| l.starts_with("✓ ")).count();
+    assert!(stdout.contains("✓ Policies  "), "{stdout}");
+    assert_eq!(
+        stdout.lines().count(),
+        sections + 2,
+        "one line a section, a blank line, the total:\n{stdout}"
+    );
+    let verbose = vmx()
+        .args(["verify", "-v", "--database-url", &db.url()])
+        .env("COLUMNS", "100")
+        .output()
+        .expect("run vmx");
+    let verbose = String::from_utf8_lossy(&verbose.stdout);
+    assert_fits(&verbose, 100, "verify -v");
+    assert!(
+        verbose.contains("rls-enabled"),
+        "-v shows every check:\n{verbose}"
+    );
+}
+
+#[test]
+fn verify_format_github_is_a_markdown_summary_and_human_runs_append_it_under_actions() {
+    let db = common::fresh_db(common::Fixture::Legacy);
+    let out = run(&["verify", "--format", "github", "--database-url", &db.url()]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stdout.starts_with("### ❌ vmx verify: "),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("| section | passed | failed | warnings |"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("#### Failures and warnings"),
+        "{}",
+        out.stdout
+    );
+
+    let summary = tempfile::NamedTempFile::new().expect("a file");
+    let human = vmx()
+        .args(["verify", "--database-url", &db.url()])
+        .env("GITHUB_STEP_SUMMARY", summary.path())
+        .output()
+        .expect("run vmx");
+    assert_eq!(human.status.code(), Some(1));
+    let written = std::fs::read_to_string(summary.path()).expect("read the summary");
+    assert_eq!(
+        written, out.stdout,
+        "the same Markdown lands in $GITHUB_STEP_SUMMARY"
+    );
+}
+
+// ---------------------------------------------------------------- --format only where it means something
+
+#[test]
+fn format_is_refused_where_it_means_nothing() {
+    for args in [
+        &["list", "--format", "junit"][..],
+        &["list", "--format", "github"],
+        &["status", "--format", "junit"],
+        &["migrate", "--format", "junit"],
+        &["add-missing", "--format", "github"],
+        &["show", "1", "--format", "json"],
+        &["show", "1", "--format", "human"],
+        &["--format", "json", "completions", "bash"],
+        &["sandbox", "--format", "junit"],
+        &["sandbox", "--format", "json"],
+    ] {
+        let out = run(args);
+        assert_refused(&out, 2, &["--format"], &format!("{args:?}"));
+        assert!(out.stdout.is_empty(), "{args:?} printed {}", out.stdout);
     }
 }

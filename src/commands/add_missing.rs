@@ -8,7 +8,6 @@ use anyhow::Result;
 use std::time::Duration;
 
 pub async fn run(ctx: &Ctx, dry_run: bool, lock: &LockArgs) -> Result<()> {
-    ctx.require_not_junit("add-missing")?;
     let (target, mut conn) = ctx.connect().await?;
     let options = Options {
         dry_run,
@@ -25,7 +24,7 @@ pub async fn run(ctx: &Ctx, dry_run: bool, lock: &LockArgs) -> Result<()> {
         progress.outcome_line(o);
     }
     let users = report.backfilled_users;
-    progress.line(&match &o.step {
+    let summary = match &o.step {
         Step::AlreadyApplied => "nothing to do: missing-tables-schema.sql is already applied".to_string(),
         Step::WouldApply | Step::WouldUpgrade { .. } => format!(
             "dry run: would {} the missing tables and backfill user_limits for {users} existing user(s); nothing was changed",
@@ -38,7 +37,8 @@ pub async fn run(ctx: &Ctx, dry_run: bool, lock: &LockArgs) -> Result<()> {
             if o.step == Step::Applied { "added" } else { "upgraded" },
             report.elapsed.as_millis()
         ),
-    });
+    };
+    progress.line(&format!("{summary} — {}", target.display));
     if !report.upgrades_pending.is_empty() {
         let names: Vec<&str> = report.upgrades_pending.iter().map(|m| m.name).collect();
         progress.line(&format!(
@@ -55,7 +55,7 @@ pub async fn run(ctx: &Ctx, dry_run: bool, lock: &LockArgs) -> Result<()> {
             "backfilled_users": users,
             "upgrades_pending": report.upgrades_pending.iter().map(|m| m.name).collect::<Vec<_>>(),
         });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        crate::output::stdout().line(serde_json::to_string_pretty(&doc)?);
     }
     Ok(())
 }

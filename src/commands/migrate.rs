@@ -21,7 +21,6 @@ impl From<&MigrateArgs> for Options {
 }
 
 pub async fn run(ctx: &Ctx, args: &MigrateArgs) -> Result<()> {
-    ctx.require_not_junit("migrate")?;
     let (target, mut conn) = ctx.connect().await?;
     let options = Options::from(args);
     let mut progress = HumanProgress::new(ctx, args.dry_run, args.lock.lock_timeout);
@@ -41,7 +40,7 @@ pub async fn run(ctx: &Ctx, args: &MigrateArgs) -> Result<()> {
             .iter()
             .for_each(|o| progress.outcome_line(o));
     }
-    progress.line(&summary(&report));
+    progress.line(&format!("{} — {}", summary(&report), target.display));
     if ctx.format == Format::Json {
         print_json(&target.display, &report)?;
     }
@@ -89,6 +88,6 @@ fn print_json(target: &str, r: &Report) -> Result<()> {
         "elapsed_ms": r.elapsed.as_millis() as u64,
         "files": r.outcomes.iter().map(outcome_json).collect::<Vec<_>>(),
     });
-    println!("{}", serde_json::to_string_pretty(&doc)?);
+    crate::output::stdout().line(serde_json::to_string_pretty(&doc)?);
     Ok(())
 }

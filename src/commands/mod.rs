@@ -7,7 +7,7 @@ pub mod migrate;
 pub mod status;
 
 use crate::migrate::{Outcome, Progress, Step};
-use crate::output::Ctx;
+use crate::output::{note, Ctx};
 use colored::Colorize;
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -17,6 +17,7 @@ pub struct HumanProgress {
     human: bool,
     dry_run: bool,
     lock_timeout: u64,
+    verbose: u8,
     spinner: Option<indicatif::ProgressBar>,
 }
 
@@ -32,6 +33,7 @@ impl HumanProgress {
             human,
             dry_run,
             lock_timeout,
+            verbose: ctx.verbose,
             spinner,
         }
     }
@@ -40,10 +42,13 @@ impl HumanProgress {
         if !self.human {
             return;
         }
+        // A reader that went away (`| head`) must not stop a migration: the
+        // line is dropped and the run goes on to a file boundary.
+        let out = crate::output::stdout();
         match &self.spinner {
-            Some(bar) => bar.suspend(|| println!("{}", text.trim_end())),
-            None => println!("{}", text.trim_end()),
-        }
+            Some(bar) => bar.suspend(|| out.line(text.trim_end())),
+            None => out.line(text.trim_end()),
+        };
     }
 
     pub fn outcome_line(&self, o: &Outcome) {
@@ -82,10 +87,10 @@ impl Progress for HumanProgress {
     fn waiting_for_lock(&mut self, holder: &str) {
         // stderr: progress, not the command's data.
         if self.human {
-            eprintln!(
+            note(format_args!(
                 "waiting up to {} s for the migration lock held by another vmx run ({holder})",
                 self.lock_timeout
-            );
+            ));
         }
     }
 
@@ -98,6 +103,16 @@ impl Progress for HumanProgress {
     fn file_done(&mut self, outcome: &Outcome) {
         if outcome.step != Step::NotRequested {
             self.outcome_line(outcome);
+        }
+        // What the server said while the file ran: WARNINGs and the files' own
+        // `vmx:` notices always (unless -q), everything with -v.
+        for notice in crate::notice::shown(&outcome.notices, self.verbose, false) {
+            let text = format!("    {notice}");
+            if notice.severity >= crate::notice::Severity::Warning {
+                self.line(&text.yellow().to_string());
+            } else {
+                self.line(&text);
+            }
         }
     }
 
@@ -133,5 +148,6 @@ pub fn outcome_json(o: &Outcome) -> serde_json::Value {
         "state": o.step.id(),
         "from_release": o.step.from_release(),
         "execution_ms": o.execution_ms,
+        "notices": o.notices,
     })
 }

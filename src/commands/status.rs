@@ -24,7 +24,6 @@ struct Row<'a> {
 }
 
 pub async fn run(ctx: &Ctx, exit_code: bool) -> Result<()> {
-    ctx.require_not_junit("status")?;
     let (target, mut conn) = ctx.connect().await?;
     let recorded = crate::migrate::status(&mut conn).await?;
     let drift = history::drift(&recorded);
@@ -88,9 +87,10 @@ pub async fn run(ctx: &Ctx, exit_code: bool) -> Result<()> {
             "newer_vmx": drift.newer_vmx(),
             "files": files,
         });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        crate::output::stdout().line(serde_json::to_string_pretty(&doc)?);
     } else if !ctx.quiet {
-        println!("{}", target.display);
+        let out = ctx.out();
+        out.line(&target.display);
         let mut table = comfy_table::Table::new();
         table
             .load_preset(comfy_table::presets::NOTHING)
@@ -139,18 +139,17 @@ pub async fn run(ctx: &Ctx, exit_code: bool) -> Result<()> {
         }
         let text = table.to_string();
         for line in text.lines() {
-            println!("{}", line.trim_end());
+            out.line(line.trim_end());
         }
         match (&blocked, to_do) {
-            (Err(_), _) => println!(
-                "{}",
+            (Err(_), _) => out.line(
                 match drift.newer_vmx() {
                     Some(v) => format!("this database was migrated by vmx {v}; use that release or newer"),
                     None => "history does not match any release of the embedded files — see `vmx status --format json`".to_string(),
                 }
                 .red()
             ),
-            (Ok(()), 0) => println!("up to date: all {} files applied", drift.files.len()),
+            (Ok(()), 0) => out.line(format!("up to date: all {} files applied", drift.files.len())),
             (Ok(()), _) => {
                 let parts: Vec<String> = [
                     (drift.count("pending"), "file(s) pending"),
@@ -161,9 +160,9 @@ pub async fn run(ctx: &Ctx, exit_code: bool) -> Result<()> {
                 .filter(|(n, _)| *n > 0)
                 .map(|(n, what)| format!("{n} {what}"))
                 .collect();
-                println!("{} — run `vmx migrate`", parts.join(", "))
+                out.line(format!("{} — run `vmx migrate`", parts.join(", ")))
             }
-        }
+        };
     }
 
     if exit_code {

@@ -119,6 +119,8 @@ async fn run(
                     && statement_lock_timeout > 0
                     && first.elapsed() + pause < budget
                 {
+                    // What the server said during a rolled-back attempt is not the file's.
+                    crate::notice::clear();
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_millis(500));
                     continue;

@@ -109,6 +109,8 @@ pub struct Outcome {
     pub migration: &'static Migration,
     pub step: Step,
     pub execution_ms: Option<i64>,
+    /// What the server said (NOTICE, WARNING) while the file ran, in order.
+    pub notices: Vec<crate::notice::ServerNotice>,
 }
 
 /// The Supabase stand-in in this run.
@@ -240,6 +242,7 @@ pub async fn migrate(
                 migration,
                 step,
                 execution_ms: None,
+                notices: Vec::new(),
             })
             .collect();
         return Ok(Report {
@@ -297,11 +300,13 @@ async fn migrate_locked(
         if step.changes() {
             progress.working(&format!("{} {} {}", step.id(), m.version, m.name));
         }
-        let (step, execution_ms) = take(&mut *conn, m, state, step, slt).await?;
+        let (taken, notices) = crate::notice::collect(take(&mut *conn, m, state, step, slt)).await;
+        let (step, execution_ms) = taken?;
         let outcome = Outcome {
             migration: m,
             step,
             execution_ms,
+            notices,
         };
         progress.file_done(&outcome);
         outcomes.push(outcome);
@@ -376,6 +381,7 @@ pub async fn add_missing(
                 migration: file,
                 step,
                 execution_ms: None,
+                notices: Vec::new(),
             },
             backfilled_users,
             upgrades_pending,
@@ -422,12 +428,20 @@ async fn add_missing_locked(
     }
     // The file backfills user_limits itself, set-based: the rows in its transaction, the
     // used seconds (a sum over call_logs) in its vmx:concurrently section (see `apply`).
-    let (step, execution_ms) =
-        take(conn, file, state, step, options.statement_lock_timeout).await?;
+    let (taken, notices) = crate::notice::collect(take(
+        conn,
+        file,
+        state,
+        step,
+        options.statement_lock_timeout,
+    ))
+    .await;
+    let (step, execution_ms) = taken?;
     let outcome = Outcome {
         migration: file,
         step,
         execution_ms,
+        notices,
     };
     progress.file_done(&outcome);
     Ok((outcome, users))

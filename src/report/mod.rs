@@ -85,6 +85,7 @@ impl Report {
     }
 }
 
+pub mod github;
 pub mod human;
 pub mod json;
 pub mod junit;
@@ -166,18 +167,48 @@ impl Section {
     }
 }
 
-/// Prints the report in the chosen format on stdout, and under GitHub Actions
-/// the failures and warnings as workflow commands on stderr.
+/// Prints the report in the chosen format on stdout; under GitHub Actions
+/// the failures and warnings also go to stderr as workflow commands, and a
+/// human run appends the Markdown summary to `$GITHUB_STEP_SUMMARY`.
 pub fn render(ctx: &crate::output::Ctx, report: &Report) -> anyhow::Result<()> {
     use crate::cli::Format;
+    use crate::output::note;
     let text = match ctx.format {
-        Format::Human => human::render(report, ctx.quiet),
+        Format::Human => {
+            if !ctx.quiet {
+                if let Ok(target) = ctx.target() {
+                    note(format_args!("vmx: verified {}", target.display));
+                }
+            }
+            human::render(report, &human::Options::new(ctx.verbose, ctx.quiet))
+        }
         Format::Json => format!("{}\n", json::render(report)?),
         Format::Junit => format!("{}\n", junit::render(report)?),
+        Format::Github => github::render(report),
     };
-    print!("{text}");
+    ctx.out().text(&text);
+    if ctx.format == Format::Human {
+        if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
+            let appended = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(&path)
+                .and_then(|mut f| {
+                    std::io::Write::write_all(&mut f, github::render(report).as_bytes())
+                });
+            if let Err(e) = appended {
+                note(format_args!(
+                    "vmx: warning: cannot append the summary to $GITHUB_STEP_SUMMARY ({}): {e}",
+                    std::path::Path::new(&path).display()
+                ));
+            }
+        }
+    }
     if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
-        eprint!("{}", github_annotations(report));
+        let annotations = github_annotations(report);
+        if !annotations.is_empty() {
+            note(annotations.trim_end());
+        }
     }
     Ok(())
 }

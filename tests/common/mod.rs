@@ -400,3 +400,30 @@ pub fn sqlstate<T>(result: &Result<T, sqlx::Error>) -> Option<String> {
         Err(other) => Some(format!("not a database error: {other}")),
     }
 }
+
+/// The vmx binary as a user would run it, with a clean environment: no
+/// `DATABASE_URL`, libpq variables or GitHub Actions variables from the
+/// caller, no colour, and a bound on how long it may run.
+pub fn vmx() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("vmx").expect("the vmx binary");
+    for var in [
+        "DATABASE_URL",
+        "PGPASSWORD",
+        "PGHOST",
+        "PGHOSTADDR",
+        "PGPORT",
+        "PGUSER",
+        "PGDATABASE",
+        "PGSSLMODE",
+        "PGSSLROOTCERT",
+        "GITHUB_ACTIONS",
+        "GITHUB_STEP_SUMMARY",
+        "COLUMNS",
+        "VMX_PG_BINDIR",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("NO_COLOR", "1")
+        .timeout(std::time::Duration::from_secs(120));
+    cmd
+}
