@@ -3,7 +3,7 @@
 //!
 //! Layout, one module per job: `catalog` (the embedded files), `connect` (the
 //! database connection), `migrate` (history, lock, apply, status, add-missing),
-//! `verify` (expectations, checks, probes), `report` (human, JSON, JUnit),
+//! `spec` (what the seven tables must look like, as data), `verify` (checks, probes), `report` (human, JSON, JUnit),
 //! `sandbox` (the throwaway PostgreSQL), `check` (the two put together).
 
 pub mod catalog;
@@ -15,4 +15,5 @@ pub mod migrate;
 pub mod output;
 pub mod report;
 pub mod sandbox;
+pub mod spec;
 pub mod verify;

@@ -1,5 +1,5 @@
-//! What the schema must look like, written once as data (docs/schema-design.md).
-//! Read by the checks, the probes and the tests.
+//! What the seven tables must look like, written once as data
+//! (docs/schema-design.md). Read by verify's checks and probes, migrate and the tests.
 
 /// One of the seven tables.
 #[derive(Debug, Clone, Copy)]
