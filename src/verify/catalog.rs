@@ -4,7 +4,7 @@
 //! tables and `public`, read with `search_path` pinned to '' so expressions
 //! come back schema-qualified; then `vmx.schema_history` when it exists.
 
-use super::expectations;
+use crate::spec as expectations;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 use sqlx::{PgConnection, Row};

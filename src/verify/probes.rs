@@ -17,8 +17,9 @@
 //! Nothing persists: the tests compare row counts of the seven tables and of
 //! `auth.users` before and after.
 
-use super::expectations::{self as expect, TableSpec};
-use crate::report::{CheckResult, Section};
+use super::checks::CheckId;
+use crate::report::CheckResult;
+use crate::spec::{self as expect, TableSpec};
 use anyhow::{Context, Result};
 use sqlx::{Connection, PgConnection, Row};
 use uuid::Uuid;
@@ -194,11 +195,11 @@ fn owned_by(spec: &TableSpec, owner: Uuid) -> String {
     )
 }
 
-fn probe_result(id: &str, target: &str, ok: bool, detail: String, remedy: &str) -> CheckResult {
+fn probe_result(id: CheckId, target: &str, ok: bool, detail: String, remedy: &str) -> CheckResult {
     if ok {
-        CheckResult::pass(id, Section::Probes, target, detail)
+        id.pass(target, detail)
     } else {
-        CheckResult::fail(id, Section::Probes, target, detail, remedy)
+        id.fail(target, detail, remedy)
     }
 }
 
@@ -218,10 +219,7 @@ pub async fn run(conn: &mut PgConnection) -> Result<Vec<CheckResult>> {
     tx.rollback().await.context("cannot roll the probes back")?;
     // A probe that cannot even run (e.g. the role may not SET ROLE) is a failed check, not a crash.
     Ok(results.unwrap_or_else(|e| {
-        vec![CheckResult::fail(
-            "probe-run",
-            Section::Probes,
-            "probes",
+        vec![CheckId::ProbeRun.fail("probes",
             format!("the probes could not run: {e:#}"),
             "run --probe as a role that is a member of anon, authenticated and service_role (Supabase's postgres)",
         )]
@@ -253,9 +251,7 @@ async fn run_in(p: &mut Probe<'_>) -> Result<Vec<CheckResult>> {
             )
             .await?;
         if let Outcome::Refused { .. } = o {
-            out.push(CheckResult::fail(
-                "probe-sign-up",
-                Section::Probes,
+            out.push(CheckId::ProbeSignUp.fail(
                 "auth.users",
                 format!("cannot create a probe user: {}", o.describe()),
                 "run the probes as a role that may insert into auth.users (Supabase's postgres)",
@@ -278,7 +274,7 @@ async fn run_in(p: &mut Probe<'_>) -> Result<Vec<CheckResult>> {
         )
         .await?;
     out.push(probe_result(
-        "probe-sign-up",
+        CheckId::ProbeSignUp,
         "auth.users.on_auth_user_created",
         profiles.value() == Some(2) && limits.value() == Some(2),
         format!(
@@ -417,7 +413,7 @@ async fn isolation(
             leaks.join("; ")
         };
         out.push(probe_result(
-            "probe-isolation",
+            CheckId::ProbeIsolation,
             &format!("public.{}", spec.name),
             leaks.is_empty(),
             detail,
@@ -451,7 +447,7 @@ async fn anon_sees_nothing(p: &mut Probe<'_>, f: &Fixture) -> Result<CheckResult
         }
     }
     Ok(probe_result(
-        "probe-anon",
+        CheckId::ProbeAnon,
         "anon",
         leaks.is_empty(),
         if leaks.is_empty() {
@@ -508,7 +504,7 @@ async fn no_self_escalation(p: &mut Probe<'_>, f: &Fixture) -> Result<Vec<CheckR
             }
         }
         out.push(probe_result(
-            "probe-no-self-escalation",
+        CheckId::ProbeNoSelfEscalation,
             &format!("public.{table}"),
             raised.is_empty(),
             if raised.is_empty() {
@@ -539,7 +535,7 @@ async fn assistant_limit(p: &mut Probe<'_>, f: &Fixture) -> Result<CheckResult> 
     let ok = count.value() == Some(expect::FREE_PLAN_ASSISTANTS)
         && second.refused_with(expect::LIMIT_SQLSTATE);
     Ok(probe_result(
-        "probe-assistant-limit",
+        CheckId::ProbeAssistantLimit,
         "public.assistants",
         ok,
         format!(
@@ -616,7 +612,7 @@ async fn usage_counted_once(p: &mut Probe<'_>, f: &Fixture) -> Result<CheckResul
         && status == Some(1);
     let show = |v: Option<i64>| v.map_or("?".to_string(), |v| v.to_string());
     Ok(probe_result(
-        "probe-usage-counted-once",
+        CheckId::ProbeUsageCountedOnce,
         "public.call_logs",
         ok,
         format!(
@@ -659,7 +655,7 @@ async fn functions_reveal_nothing(p: &mut Probe<'_>, f: &Fixture) -> Result<Vec<
             && anon.refused_with("42501")
             && matches!(own, Outcome::Ok { .. });
         out.push(probe_result(
-            "probe-function-own-id-only",
+        CheckId::ProbeFunctionOwnIdOnly,
             &format!("public.{}", spec.signature),
             ok,
             format!(
@@ -692,7 +688,7 @@ async fn cleanup_service_only(p: &mut Probe<'_>) -> Result<Vec<CheckResult>> {
             }
         }
         out.push(probe_result(
-            "probe-cleanup-service-only",
+            CheckId::ProbeCleanupServiceOnly,
             &format!("public.{}", spec.signature),
             ran.is_empty(),
             if ran.is_empty() {
@@ -732,7 +728,7 @@ async fn cascade(p: &mut Probe<'_>, f: &Fixture) -> Result<CheckResult> {
     }
     let ok = matches!(deleted, Outcome::Ok { rows: 1, .. }) && left.is_empty();
     Ok(probe_result(
-        "probe-cascade",
+        CheckId::ProbeCascade,
         "auth.users",
         ok,
         if ok {

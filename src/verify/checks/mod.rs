@@ -1,0 +1,301 @@
+//! The static checks, one module per checklist section. A check is one entry:
+//! its id in [`CheckId`], one small function over the [`Catalog`] listed in
+//! [`STATIC`], and its break cases (SQL that fails it alone on a clean migrated
+//! database) beside it in its module's `BREAKS`.
+
+pub mod foreign_keys;
+pub mod functions;
+pub mod grants;
+pub mod history;
+pub mod policies;
+pub mod probes;
+pub mod rls;
+pub mod tables;
+pub mod triggers;
+
+use super::catalog::{Catalog, Table};
+use crate::report::{CheckResult, Section};
+use crate::spec::{self as expect, TableSpec};
+
+pub use policies::{compares_owner, normalize_expr};
+
+/// Every check id, stable and kebab-case (`CheckId::RlsEnabled` is `rls-enabled`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    strum::EnumIter,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::Display,
+)]
+#[strum(serialize_all = "kebab-case")]
+pub enum CheckId {
+    // tables
+    TableExists,
+    TableColumns,
+    // rls
+    RlsEnabled,
+    // policies
+    PolicyExpected,
+    PolicyAlwaysTrue,
+    PolicyForAnon,
+    PolicyOwnerCheck,
+    PolicyUnneededCommand,
+    PolicyNamesRole,
+    PolicyAuthUidWrapped,
+    // triggers
+    TriggerPresent,
+    TriggerEnabled,
+    // foreign_keys
+    FkOnDelete,
+    FkIndexed,
+    DuplicateIndex,
+    // functions
+    FunctionSecurity,
+    FunctionSearchPath,
+    FunctionExecute,
+    DefinerExecutable,
+    // grants
+    TableGrants,
+    ColumnGrants,
+    LimitsUserWritable,
+    // history
+    HistoryApplied,
+    HistoryChecksum,
+    HistoryUnknownVersion,
+    // probes
+    ProbeRun,
+    ProbeSignUp,
+    ProbeIsolation,
+    ProbeAnon,
+    ProbeNoSelfEscalation,
+    ProbeAssistantLimit,
+    ProbeUsageCountedOnce,
+    ProbeFunctionOwnIdOnly,
+    ProbeCleanupServiceOnly,
+    ProbeCascade,
+}
+
+impl CheckId {
+    /// Every id, in checklist order.
+    pub fn all() -> impl Iterator<Item = CheckId> {
+        <CheckId as strum::IntoEnumIterator>::iter()
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// The section the id is printed under.
+    pub fn section(self) -> Section {
+        use CheckId::*;
+        match self {
+            TableExists | TableColumns => Section::Tables,
+            RlsEnabled => Section::Rls,
+            PolicyExpected
+            | PolicyAlwaysTrue
+            | PolicyForAnon
+            | PolicyOwnerCheck
+            | PolicyUnneededCommand
+            | PolicyNamesRole
+            | PolicyAuthUidWrapped => Section::Policies,
+            TriggerPresent | TriggerEnabled => Section::Triggers,
+            FkOnDelete | FkIndexed | DuplicateIndex => Section::ForeignKeys,
+            FunctionSecurity | FunctionSearchPath | FunctionExecute | DefinerExecutable => {
+                Section::Functions
+            }
+            TableGrants | ColumnGrants | LimitsUserWritable => Section::Grants,
+            HistoryApplied | HistoryChecksum | HistoryUnknownVersion => Section::History,
+            ProbeRun
+            | ProbeSignUp
+            | ProbeIsolation
+            | ProbeAnon
+            | ProbeNoSelfEscalation
+            | ProbeAssistantLimit
+            | ProbeUsageCountedOnce
+            | ProbeFunctionOwnIdOnly
+            | ProbeCleanupServiceOnly
+            | ProbeCascade => Section::Probes,
+        }
+    }
+
+    pub fn pass(self, target: impl Into<String>, detail: impl Into<String>) -> CheckResult {
+        CheckResult::pass(self.as_str(), self.section(), target, detail)
+    }
+
+    pub fn fail(
+        self,
+        target: impl Into<String>,
+        detail: impl Into<String>,
+        remedy: impl Into<String>,
+    ) -> CheckResult {
+        CheckResult::fail(self.as_str(), self.section(), target, detail, remedy)
+    }
+
+    pub fn warn(
+        self,
+        target: impl Into<String>,
+        detail: impl Into<String>,
+        remedy: impl Into<String>,
+    ) -> CheckResult {
+        CheckResult::warn(self.as_str(), self.section(), target, detail, remedy)
+    }
+}
+
+/// What a break case does to the check it breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    Fail,
+    Warn,
+}
+
+/// SQL that, run as superuser on a clean migrated database, makes `id` fail
+/// (or warn) on `target` and no other check fail, except the ids in `also`
+/// (documented overlaps, e.g. a probe and the static check for the same hole).
+#[derive(Debug, Clone, Copy)]
+pub struct Break {
+    pub id: CheckId,
+    pub sql: &'static str,
+    pub target: &'static str,
+    pub expect: Expect,
+    /// Needs `--probe`.
+    pub probe: bool,
+    /// Other ids this break also fails, by design.
+    pub also: &'static [CheckId],
+    /// Changes a role (cluster-wide): run alone and undone with this SQL.
+    /// In `sql` and `undo`, `{admin}` stands for the role verify connects as.
+    pub undo: Option<&'static str>,
+}
+
+impl Break {
+    pub const fn fails(id: CheckId, target: &'static str, sql: &'static str) -> Break {
+        Break {
+            id,
+            sql,
+            target,
+            expect: Expect::Fail,
+            probe: false,
+            also: &[],
+            undo: None,
+        }
+    }
+    pub const fn warns(id: CheckId, target: &'static str, sql: &'static str) -> Break {
+        Break {
+            expect: Expect::Warn,
+            ..Break::fails(id, target, sql)
+        }
+    }
+    pub const fn probe(self) -> Break {
+        Break {
+            probe: true,
+            ..self
+        }
+    }
+    pub const fn also(self, also: &'static [CheckId]) -> Break {
+        Break { also, ..self }
+    }
+    pub const fn undo(self, undo: &'static str) -> Break {
+        Break {
+            undo: Some(undo),
+            ..self
+        }
+    }
+}
+
+/// Every break case of every section.
+pub fn breaks() -> Vec<Break> {
+    [
+        tables::BREAKS,
+        rls::BREAKS,
+        policies::BREAKS,
+        triggers::BREAKS,
+        foreign_keys::BREAKS,
+        functions::BREAKS,
+        grants::BREAKS,
+        history::BREAKS,
+        probes::BREAKS,
+    ]
+    .concat()
+}
+
+type Check = fn(&Catalog) -> Vec<CheckResult>;
+
+/// Every static check, in checklist order.
+pub const STATIC: &[Check] = &[
+    tables::table_exists,
+    tables::table_columns,
+    rls::rls_enabled,
+    policies::policy_expected,
+    policies::policy_always_true,
+    policies::policy_for_anon,
+    policies::policy_owner_check,
+    policies::policy_unneeded_command,
+    policies::policy_names_role,
+    policies::policy_auth_uid_wrapped,
+    triggers::trigger_present,
+    triggers::trigger_enabled,
+    foreign_keys::fk_on_delete,
+    foreign_keys::fk_indexed,
+    foreign_keys::duplicate_index,
+    functions::function_security,
+    functions::function_search_path,
+    functions::function_execute,
+    functions::definer_executable,
+    grants::table_grants,
+    grants::column_grants,
+    grants::limits_not_user_writable,
+    history::history_applied,
+    history::history_unknown_version,
+];
+
+/// Runs every static check.
+pub fn all(cat: &Catalog) -> Vec<CheckResult> {
+    STATIC.iter().flat_map(|check| check(cat)).collect()
+}
+
+// ---------------------------------------------------------------- helpers
+
+const MIGRATE: &str = "run `vmx migrate` (re-applying the files converges the schema)";
+
+pub(crate) fn qualified_table(name: &str) -> String {
+    format!("public.{name}")
+}
+
+/// Quotes an identifier when it is not a plain lower-case name.
+pub(crate) fn ident(name: &str) -> String {
+    let plain = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if plain {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+}
+
+pub(crate) fn present(cat: &Catalog) -> impl Iterator<Item = (&'static TableSpec, &Table)> {
+    expect::TABLES
+        .iter()
+        .filter_map(move |spec| cat.table(spec.name).map(|t| (spec, t)))
+}
+
+/// An expression in a form that compares equal across spellings: lower case,
+/// without whitespace, parentheses, casts and `AS alias`.
+/// A hole finder that found nothing reports one passing line for its scope.
+fn or_pass(found: Vec<CheckResult>, id: CheckId, target: &str, detail: &str) -> Vec<CheckResult> {
+    if found.is_empty() {
+        vec![id.pass(target, detail)]
+    } else {
+        found
+    }
+}
