@@ -46,7 +46,7 @@ pub async fn check(ctx: &Ctx, keep: bool) -> Result<()> {
     let url = admin_url(&sandbox);
     let work = async {
         migrate_quietly(ctx, &url).await?;
-        crate::verify::verify(&ctx.with_database_url(url.clone()), true).await
+        crate::verify::verify(&ctx.with_database_url(url.clone()), true, &[]).await
     };
     let result = tokio::select! {
         result = work => result,

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::sync::Mutex;
 use vmx::verify::checks::{breaks, Break, CheckId, Expect};
 
-fn verify_json(db: &TestDb, probe: bool) -> (i32, Value) {
+fn verify_json(db: &TestDb, probe: bool) -> Result<(i32, Value), String> {
     let mut args = vec!["--format", "json"];
     if probe {
         args.push("--probe");
@@ -26,13 +26,13 @@ fn verify_json(db: &TestDb, probe: bool) -> (i32, Value) {
         .env_remove("PGRST_DB_SCHEMAS")
         .output()
         .expect("run vmx");
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
+    let doc: Value = serde_json::from_slice(&out.stdout).map_err(|e| {
+        format!(
             "verify printed no JSON ({e}): {}",
             String::from_utf8_lossy(&out.stderr)
         )
-    });
-    (out.status.code().unwrap_or(-1), doc)
+    })?;
+    Ok((out.status.code().unwrap_or(-1), doc))
 }
 
 fn with_status(doc: &Value, status: &str) -> Vec<(String, String)> {
@@ -55,14 +55,17 @@ fn run_case(case: &Break) -> Result<(), String> {
     let db = fresh_db(Fixture::Schema);
     db.record_history();
     db.sql(&case.sql.replace("{admin}", ADMIN));
-    let (code, doc) = verify_json(&db, case.probe);
+    let result = verify_json(&db, case.probe);
     if let Some(undo) = case.undo {
         db.sql(&undo.replace("{admin}", ADMIN));
     }
+    let (code, doc) =
+        result.map_err(|e| format!("{} on {}: {e}", case.id.as_str(), case.target))?;
     let failed = with_status(&doc, "fail");
     let warned = with_status(&doc, "warn");
     let id = case.id.as_str();
-    let hit = |list: &[(String, String)]| list.iter().any(|(i, t)| i == id && t == case.target);
+    let target = case.target.replace("{admin}", ADMIN);
+    let hit = |list: &[(String, String)]| list.iter().any(|(i, t)| i == id && *t == target);
     let allowed: BTreeSet<&str> = std::iter::once(id)
         .chain(case.also.iter().map(|a| a.as_str()))
         .collect();
@@ -72,15 +75,15 @@ fn run_case(case: &Break) -> Result<(), String> {
         .collect();
     match case.expect {
         Expect::Fail if code != 1 || !hit(&failed) => {
-            Err(format!("expected {id} to fail on {} (exit {code}); failures: {failed:?}", case.target))
+            Err(format!("expected {id} to fail on {} (exit {code}); failures: {failed:?}", target))
         }
         Expect::Warn if code != 0 || !hit(&warned) => Err(format!(
             "expected {id} to warn on {} with exit 0 (exit {code}); warnings: {warned:?}; failures: {failed:?}",
-            case.target
+            target
         )),
         _ if !others.is_empty() => Err(format!(
             "{id} on {}: other checks failed too: {others:?}",
-            case.target
+            target
         )),
         _ => Ok(()),
     }

@@ -5,7 +5,7 @@ use crate::verify::catalog::Function;
 use std::collections::BTreeSet;
 
 fn find_function<'a>(cat: &'a Catalog, signature: &str) -> Option<&'a Function> {
-    cat.functions.iter().find(|f| f.signature == signature)
+    cat.public_functions().find(|f| f.signature == signature)
 }
 
 fn security(definer: bool) -> &'static str {
@@ -44,11 +44,12 @@ pub fn function_security(cat: &Catalog) -> Vec<CheckResult> {
         .collect()
 }
 
+/// Every function in an exposed schema (the seven tables' and any other).
 pub fn function_search_path(cat: &Catalog) -> Vec<CheckResult> {
     cat.functions
         .iter()
         .map(|f| {
-            let target = format!("public.{}", f.signature);
+            let target = f.qualified();
             if f.pins_search_path() {
                 CheckId::FunctionSearchPath.pass(target, "search_path is pinned")
             } else {
@@ -62,7 +63,7 @@ pub fn function_search_path(cat: &Catalog) -> Vec<CheckResult> {
                             ""
                         }
                     ),
-                    format!("ALTER FUNCTION public.{} SET search_path = ''", f.signature),
+                    format!("ALTER FUNCTION {} SET search_path = ''", f.qualified()),
                 )
             }
         })
@@ -135,11 +136,19 @@ pub fn definer_executable(cat: &Catalog) -> Vec<CheckResult> {
         .iter()
         .filter(|f| f.security_definer)
         .filter_map(|f| {
-            let allows_authenticated = find_spec(&f.signature)
-                .is_some_and(|s| s.security_definer && s.execute.contains(&"authenticated"));
-            let holders: Vec<&str> = f
+            let spec = (f.schema == "public")
+                .then(|| find_spec(&f.signature))
+                .flatten();
+            // A trigger function cannot be called through the API.
+            if spec.is_none() && f.trigger {
+                return None;
+            }
+            let allows_authenticated =
+                spec.is_some_and(|s| s.security_definer && s.execute.contains(&"authenticated"));
+            let mut holders: Vec<&str> = f
                 .execute
                 .iter()
+                .chain(&f.callers)
                 .map(String::as_str)
                 .filter(|r| match *r {
                     "PUBLIC" | "anon" => true,
@@ -147,30 +156,114 @@ pub fn definer_executable(cat: &Catalog) -> Vec<CheckResult> {
                     _ => false,
                 })
                 .collect();
+            holders.sort();
+            holders.dedup();
             if holders.is_empty() {
                 return None;
             }
-            Some(CheckId::DefinerExecutable.fail(format!("public.{}", f.signature),
+            let target = f.qualified();
+            Some(CheckId::DefinerExecutable.fail(
+                &target,
                 format!(
                     "SECURITY DEFINER function is executable by {}: it runs with its owner's rights for any caller",
                     holders.join(", ")
                 ),
                 format!(
-                    "REVOKE EXECUTE ON FUNCTION public.{} FROM {}, or ALTER FUNCTION public.{} SECURITY INVOKER",
-                    f.signature,
+                    "REVOKE EXECUTE ON FUNCTION {target} FROM {}, or ALTER FUNCTION {target} SECURITY INVOKER",
                     holders.join(", "),
-                    f.signature
                 ),
             ))
         })
         .collect();
-    or_pass(found, CheckId::DefinerExecutable, "public",
+    or_pass(
+        found,
+        CheckId::DefinerExecutable,
+        &cat.exposed.join(", "),
         "no SECURITY DEFINER function is executable by PUBLIC, anon or (unless expected) authenticated",
     )
 }
 
 fn find_spec(signature: &str) -> Option<&'static expect::FunctionSpec> {
     expect::FUNCTIONS.iter().find(|s| s.signature == signature)
+}
+
+/// pg_cron installed here: a job calls a cleanup function, is active, runs in
+/// this database, and its user may execute the function. Not installed: a warning.
+pub fn cleanup_schedule(cat: &Catalog) -> Vec<CheckResult> {
+    let schedule = format!("CREATE EXTENSION pg_cron; {}", expect::CLEANUP_SCHEDULE_SQL);
+    if !cat.cron {
+        return vec![CheckId::CleanupSchedule.warn(
+            "cron.job",
+            "pg_cron is not installed in this database: nothing deletes expired demo users on a schedule",
+            schedule,
+        )];
+    }
+    if !cat.cron_readable {
+        return vec![CheckId::CleanupSchedule.fail(
+            "cron.job",
+            "pg_cron is installed but this role may not read cron.job: the schedule cannot be verified",
+            "run verify as the role that owns the cron jobs (Supabase's postgres), or GRANT USAGE ON SCHEMA cron and SELECT ON cron.job to it",
+        )];
+    }
+    let cleanup: Vec<&str> = expect::FUNCTIONS
+        .iter()
+        .filter(|f| f.cleanup)
+        .map(|f| f.signature)
+        .collect();
+    let calls = |command: &str, signature: &str| {
+        let name = signature.split('(').next().unwrap_or(signature);
+        command.to_lowercase().contains(name)
+    };
+    let jobs: Vec<_> = cat
+        .cron_jobs
+        .iter()
+        .filter(|j| cleanup.iter().any(|s| calls(&j.command, s)))
+        .collect();
+    if jobs.is_empty() {
+        return vec![CheckId::CleanupSchedule.fail(
+            "cron.job",
+            "no pg_cron job calls the demo cleanup: expired demo users are never deleted",
+            expect::CLEANUP_SCHEDULE_SQL,
+        )];
+    }
+    jobs.into_iter()
+        .map(|j| {
+            let target = format!("cron.job.{}", j.name.as_deref().unwrap_or("(unnamed)"));
+            let called: Vec<&str> = cleanup.iter().copied().filter(|s| calls(&j.command, s)).collect();
+            let user = j.username.as_deref().unwrap_or("(no user)");
+            let mut problems = Vec::new();
+            if !j.active {
+                problems.push("the job is not active".to_string());
+            }
+            if j.database.as_deref().is_some_and(|d| d != cat.database) {
+                problems.push(format!(
+                    "the job runs in database {}, not this one",
+                    j.database.as_deref().unwrap_or_default()
+                ));
+            }
+            for f in &called {
+                if !j.may_execute.iter().any(|m| m == f) {
+                    problems.push(format!("its user {user} may not execute public.{f}"));
+                }
+            }
+            if problems.is_empty() {
+                CheckId::CleanupSchedule.pass(
+                    target,
+                    format!("runs `{}` on `{}` as {user}", j.command, j.schedule),
+                )
+            } else {
+                CheckId::CleanupSchedule.fail(
+                    target,
+                    format!("the demo cleanup job never runs successfully: {}", problems.join("; ")),
+                    format!(
+                        "SELECT cron.alter_job(jobid, active := true) FROM cron.job WHERE jobname = '{}'; GRANT EXECUTE ON FUNCTION public.{} TO {user}",
+                        j.name.as_deref().unwrap_or_default(),
+                        called.first().copied().unwrap_or_default()
+                    ),
+                )
+            }
+        })
+        .collect()
 }
 
 pub const BREAKS: &[Break] = &[
@@ -208,5 +301,33 @@ pub const BREAKS: &[Break] = &[
         "public.leak()",
         "CREATE FUNCTION public.leak() RETURNS int LANGUAGE sql SECURITY DEFINER SET search_path = '' AS 'select 1';
          REVOKE EXECUTE ON FUNCTION public.leak() FROM anon, authenticated",
+    ),
+    Break::fails(
+        CheckId::CleanupSchedule,
+        "cron.job",
+        "CREATE SCHEMA cron;
+         CREATE TABLE cron.job (jobid bigserial PRIMARY KEY, schedule text NOT NULL, command text NOT NULL,
+           nodename text, nodeport int, database text, username text, active boolean DEFAULT true, jobname text);
+         GRANT USAGE ON SCHEMA cron TO {admin}; GRANT SELECT ON cron.job TO {admin}",
+    ),
+    Break::fails(
+        CheckId::CleanupSchedule,
+        "cron.job.demo-cleanup",
+        "CREATE SCHEMA cron;
+         CREATE TABLE cron.job (jobid bigserial PRIMARY KEY, schedule text NOT NULL, command text NOT NULL,
+           nodename text, nodeport int, database text, username text, active boolean DEFAULT true, jobname text);
+         GRANT USAGE ON SCHEMA cron TO {admin}; GRANT SELECT ON cron.job TO {admin};
+         INSERT INTO cron.job (schedule, command, database, username, active, jobname)
+           VALUES ('17 * * * *', 'SELECT public.cleanup_demo_users_with_call_limits()', current_database(), 'authenticated', true, 'demo-cleanup')",
+    ),
+    Break::fails(
+        CheckId::CleanupSchedule,
+        "cron.job.demo-cleanup",
+        "CREATE SCHEMA cron;
+         CREATE TABLE cron.job (jobid bigserial PRIMARY KEY, schedule text NOT NULL, command text NOT NULL,
+           nodename text, nodeport int, database text, username text, active boolean DEFAULT true, jobname text);
+         GRANT USAGE ON SCHEMA cron TO {admin}; GRANT SELECT ON cron.job TO {admin};
+         INSERT INTO cron.job (schedule, command, database, username, active, jobname)
+           VALUES ('17 * * * *', 'SELECT public.cleanup_demo_users_with_call_limits()', current_database(), 'service_role', false, 'demo-cleanup')",
     ),
 ];

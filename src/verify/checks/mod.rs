@@ -39,8 +39,17 @@ pub enum CheckId {
     // tables
     TableExists,
     TableColumns,
+    ColumnNotNull,
+    ColumnDefault,
+    CheckConstraint,
+    UniqueKey,
+    LatestCallsIndex,
+    ExtensionInPublic,
     // rls
     RlsEnabled,
+    ExposedRlsDisabled,
+    RlsNoPolicy,
+    SettingRowSecurity,
     // policies
     PolicyExpected,
     PolicyAlwaysTrue,
@@ -49,9 +58,12 @@ pub enum CheckId {
     PolicyUnneededCommand,
     PolicyNamesRole,
     PolicyAuthUidWrapped,
+    PolicyRlsDisabled,
     // triggers
     TriggerPresent,
     TriggerEnabled,
+    TriggerMode,
+    SettingReplicationRole,
     // foreign_keys
     FkOnDelete,
     FkIndexed,
@@ -61,10 +73,19 @@ pub enum CheckId {
     FunctionSearchPath,
     FunctionExecute,
     DefinerExecutable,
+    CleanupSchedule,
     // grants
     TableGrants,
     ColumnGrants,
     LimitsUserWritable,
+    ViewSecurityDefiner,
+    MatviewExposed,
+    ForeignTableExposed,
+    AuthUsersExposed,
+    ApiRoleAttributes,
+    ApiRoleMembership,
+    ApiRoleOwns,
+    DefaultPrivileges,
     // history
     HistoryApplied,
     HistoryChecksum,
@@ -72,6 +93,7 @@ pub enum CheckId {
     // probes
     ProbeRun,
     ProbeSignUp,
+    ProbeSignUpWithoutProfile,
     ProbeIsolation,
     ProbeAnon,
     ProbeNoSelfEscalation,
@@ -79,6 +101,7 @@ pub enum CheckId {
     ProbeUsageCountedOnce,
     ProbeFunctionOwnIdOnly,
     ProbeCleanupServiceOnly,
+    ProbeCleanupDeletesExpired,
     ProbeCascade,
 }
 
@@ -96,24 +119,30 @@ impl CheckId {
     pub fn section(self) -> Section {
         use CheckId::*;
         match self {
-            TableExists | TableColumns => Section::Tables,
-            RlsEnabled => Section::Rls,
+            TableExists | TableColumns | ColumnNotNull | ColumnDefault | CheckConstraint
+            | UniqueKey | LatestCallsIndex | ExtensionInPublic => Section::Tables,
+            RlsEnabled | ExposedRlsDisabled | RlsNoPolicy | SettingRowSecurity => Section::Rls,
             PolicyExpected
             | PolicyAlwaysTrue
             | PolicyForAnon
             | PolicyOwnerCheck
             | PolicyUnneededCommand
             | PolicyNamesRole
-            | PolicyAuthUidWrapped => Section::Policies,
-            TriggerPresent | TriggerEnabled => Section::Triggers,
-            FkOnDelete | FkIndexed | DuplicateIndex => Section::ForeignKeys,
-            FunctionSecurity | FunctionSearchPath | FunctionExecute | DefinerExecutable => {
-                Section::Functions
+            | PolicyAuthUidWrapped
+            | PolicyRlsDisabled => Section::Policies,
+            TriggerPresent | TriggerEnabled | TriggerMode | SettingReplicationRole => {
+                Section::Triggers
             }
-            TableGrants | ColumnGrants | LimitsUserWritable => Section::Grants,
+            FkOnDelete | FkIndexed | DuplicateIndex => Section::ForeignKeys,
+            FunctionSecurity | FunctionSearchPath | FunctionExecute | DefinerExecutable
+            | CleanupSchedule => Section::Functions,
+            TableGrants | ColumnGrants | LimitsUserWritable | ViewSecurityDefiner
+            | MatviewExposed | ForeignTableExposed | AuthUsersExposed | ApiRoleAttributes
+            | ApiRoleMembership | ApiRoleOwns | DefaultPrivileges => Section::Grants,
             HistoryApplied | HistoryChecksum | HistoryUnknownVersion => Section::History,
             ProbeRun
             | ProbeSignUp
+            | ProbeSignUpWithoutProfile
             | ProbeIsolation
             | ProbeAnon
             | ProbeNoSelfEscalation
@@ -121,6 +150,7 @@ impl CheckId {
             | ProbeUsageCountedOnce
             | ProbeFunctionOwnIdOnly
             | ProbeCleanupServiceOnly
+            | ProbeCleanupDeletesExpired
             | ProbeCascade => Section::Probes,
         }
     }
@@ -230,7 +260,16 @@ type Check = fn(&Catalog) -> Vec<CheckResult>;
 pub const STATIC: &[Check] = &[
     tables::table_exists,
     tables::table_columns,
+    tables::column_not_null,
+    tables::column_default,
+    tables::check_constraint,
+    tables::unique_key,
+    tables::latest_calls_index,
+    tables::extension_in_public,
     rls::rls_enabled,
+    rls::exposed_rls_disabled,
+    rls::rls_no_policy,
+    rls::setting_row_security,
     policies::policy_expected,
     policies::policy_always_true,
     policies::policy_for_anon,
@@ -238,8 +277,11 @@ pub const STATIC: &[Check] = &[
     policies::policy_unneeded_command,
     policies::policy_names_role,
     policies::policy_auth_uid_wrapped,
+    policies::policy_rls_disabled,
     triggers::trigger_present,
     triggers::trigger_enabled,
+    triggers::trigger_mode,
+    triggers::setting_replication_role,
     foreign_keys::fk_on_delete,
     foreign_keys::fk_indexed,
     foreign_keys::duplicate_index,
@@ -247,9 +289,18 @@ pub const STATIC: &[Check] = &[
     functions::function_search_path,
     functions::function_execute,
     functions::definer_executable,
+    functions::cleanup_schedule,
     grants::table_grants,
     grants::column_grants,
     grants::limits_not_user_writable,
+    grants::view_security_definer,
+    grants::matview_exposed,
+    grants::foreign_table_exposed,
+    grants::auth_users_exposed,
+    grants::api_role_attributes,
+    grants::api_role_membership,
+    grants::api_role_owns,
+    grants::default_privileges,
     history::history_applied,
     history::history_unknown_version,
 ];
@@ -298,4 +349,62 @@ fn or_pass(found: Vec<CheckResult>, id: CheckId, target: &str, detail: &str) -> 
     } else {
         found
     }
+}
+
+/// Where a `pg_db_role_setting` entry applies, in words, and the SQL that removes it.
+fn setting_scope(role: Option<&str>, this_database: bool, name: &str) -> (String, String) {
+    match (role, this_database) {
+        (Some(r), true) => (
+            format!("role {r} in this database"),
+            format!(
+                "ALTER ROLE {} IN DATABASE current_database() RESET {name}",
+                ident(r)
+            ),
+        ),
+        (Some(r), false) => (
+            format!("role {r}"),
+            format!("ALTER ROLE {} RESET {name}", ident(r)),
+        ),
+        (None, true) => (
+            "this database".to_string(),
+            format!("ALTER DATABASE current_database() RESET {name}"),
+        ),
+        (None, false) => (
+            "every role in every database".to_string(),
+            format!("ALTER ROLE ALL RESET {name}"),
+        ),
+    }
+}
+
+/// `name=value` of a setting, the value lower-cased.
+fn split_setting(setting: &str) -> (&str, String) {
+    let (name, value) = setting.split_once('=').unwrap_or((setting, ""));
+    (name, value.trim().to_lowercase())
+}
+
+/// The settings of `name` whose value `bad` accepts, as (target, detail, remedy).
+fn bad_settings(
+    cat: &Catalog,
+    name: &str,
+    bad: impl Fn(&str) -> bool,
+) -> Vec<(String, String, String)> {
+    cat.role_settings
+        .iter()
+        .filter_map(|s| {
+            let (n, value) = split_setting(&s.setting);
+            if !n.eq_ignore_ascii_case(name) || !bad(&value) {
+                return None;
+            }
+            let (scope, remedy) = setting_scope(s.role.as_deref(), s.this_database, name);
+            let target = match &s.role {
+                Some(r) => format!("role {r}"),
+                None => "database".to_string(),
+            };
+            Some((
+                target,
+                format!("{name} = {value} is set for {scope}"),
+                remedy,
+            ))
+        })
+        .collect()
 }

@@ -4,7 +4,14 @@ use super::*;
 use crate::verify::catalog::Policy;
 
 fn policy_target(p: &Policy) -> String {
-    format!("public.{}.{}", p.table, ident(&p.name))
+    format!("{}.{}.{}", p.schema, p.table, ident(&p.name))
+}
+
+/// The spec of the policy's table when it is one of the seven.
+fn spec_of(p: &Policy) -> Option<&'static TableSpec> {
+    (p.schema == "public")
+        .then(|| expect::table(&p.table))
+        .flatten()
 }
 
 /// Existing tables with their spec.
@@ -161,7 +168,8 @@ pub fn policy_expected(cat: &Catalog) -> Vec<CheckResult> {
                 cmd.to_lowercase()
             );
             let found = cat.policies.iter().find(|p| {
-                p.table == spec.name
+                p.schema == "public"
+                    && p.table == spec.name
                     && p.permissive
                     && (p.command == *cmd || p.command == "ALL")
                     && user_facing(p)
@@ -211,6 +219,8 @@ pub fn policy_always_true(cat: &Catalog) -> Vec<CheckResult> {
         .iter()
         .filter(|p| p.permissive && p.roles.iter().any(|r| USER_ROLES.contains(&r.as_str())))
         .filter(|p| always_true(p.using.as_deref()) || always_true(p.with_check.as_deref()))
+        // Outside the seven tables an always-true SELECT may be public data on purpose; a write never is.
+        .filter(|p| spec_of(p).is_some() || p.command != "SELECT")
         .map(|p| {
             CheckId::PolicyAlwaysTrue.fail(
                 policy_target(p),
@@ -220,8 +230,9 @@ pub fn policy_always_true(cat: &Catalog) -> Vec<CheckResult> {
                     p.roles.join(", ")
                 ),
                 format!(
-                    "DROP POLICY {} ON public.{} (writers act as service_role, which bypasses RLS)",
+                    "DROP POLICY {} ON {}.{} (writers act as service_role, which bypasses RLS)",
                     ident(&p.name),
+                    p.schema,
                     p.table
                 ),
             )
@@ -240,6 +251,7 @@ pub fn policy_for_anon(cat: &Catalog) -> Vec<CheckResult> {
         .policies
         .iter()
         .filter(|p| p.roles.iter().any(|r| r == "anon"))
+        .filter(|p| spec_of(p).is_some())
         .map(|p| {
             CheckId::PolicyForAnon.fail(
                 policy_target(p),
@@ -263,7 +275,7 @@ pub fn policy_owner_check(cat: &Catalog) -> Vec<CheckResult> {
         .filter(|p| p.permissive && user_facing(p))
         .filter(|p| !always_true(p.using.as_deref()) && !always_true(p.with_check.as_deref()))
         .filter_map(|p| {
-            let owner = expect::table(&p.table)?.owner_column;
+            let owner = spec_of(p)?.owner_column;
             if policy_scopes_owner(p, &p.command, owner) {
                 return None;
             }
@@ -298,7 +310,7 @@ pub fn policy_unneeded_command(cat: &Catalog) -> Vec<CheckResult> {
         .iter()
         .filter(|p| p.permissive && user_facing(p))
         .filter_map(|p| {
-            let spec = expect::table(&p.table)?;
+            let spec = spec_of(p)?;
             let needed = if p.command == "ALL" {
                 spec.user_commands.len() == 4
             } else {
@@ -374,6 +386,34 @@ pub fn policy_auth_uid_wrapped(cat: &Catalog) -> Vec<CheckResult> {
     )
 }
 
+/// Policies on a table whose RLS is off are not applied (splinter 0007); the
+/// seven tables are `rls-enabled`'s.
+pub fn policy_rls_disabled(cat: &Catalog) -> Vec<CheckResult> {
+    let found = cat
+        .relations
+        .iter()
+        .filter(|r| matches!(r.kind.as_str(), "r" | "p") && !r.is_spec_table())
+        .filter(|r| !r.rls && r.policies > 0)
+        .map(|r| {
+            CheckId::PolicyRlsDisabled.fail(
+                r.qualified(),
+                format!(
+                    "{} polic{} exist but row level security is off: none of them applies",
+                    r.policies,
+                    if r.policies == 1 { "y" } else { "ies" }
+                ),
+                format!("ALTER TABLE {} ENABLE ROW LEVEL SECURITY", r.qualified()),
+            )
+        })
+        .collect();
+    or_pass(
+        found,
+        CheckId::PolicyRlsDisabled,
+        &cat.exposed.join(", "),
+        "every table with policies has row level security on",
+    )
+}
+
 pub const BREAKS: &[Break] = &[
     Break::fails(
         CheckId::PolicyExpected,
@@ -420,6 +460,12 @@ pub const BREAKS: &[Break] = &[
         CheckId::PolicyAuthUidWrapped,
         "public.call_logs.per_row",
         "CREATE POLICY per_row ON public.call_logs FOR SELECT TO authenticated USING (user_id = auth.uid())",
+    ),
+    Break::fails(
+        CheckId::PolicyRlsDisabled,
+        "public.drafts",
+        "CREATE TABLE public.drafts (id int PRIMARY KEY, user_id uuid);
+         CREATE POLICY drafts_own ON public.drafts FOR SELECT TO authenticated USING (user_id = (select auth.uid()))",
     ),
 ];
 
