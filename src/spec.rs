@@ -518,7 +518,6 @@ pub const NOT_NULL: &[(&str, &str)] = &[
     ("phone_numbers", "phone_number"),
     ("phone_numbers", "friendly_name"),
     ("call_logs", "user_id"),
-    ("call_logs", "assistant_id"),
     ("user_limits", "user_id"),
     ("usage_logs", "user_id"),
     ("usage_logs", "action_type"),

@@ -62,7 +62,6 @@ fn migrated() -> TestDb {
     db
 }
 
-#[allow(dead_code)]
 fn assert_fails(db: &TestDb, probe: bool, id: &str, target: &str) {
     let (code, doc) = verify_json(db, probe);
     let failed = checks_with(&doc, "fail");
@@ -229,6 +228,56 @@ async fn owner_check_and_ed_with_a_disjunction_passes_the_owner_check() {
         .any(|(i, t)| i == "policy-owner-check" && t == "public"));
 }
 
+// ------------------------------------------------------------ exposed schemas
+
+#[tokio::test]
+async fn schemas_option_widens_what_verify_looks_at() {
+    let db = migrated();
+    db.sql(
+        "CREATE SCHEMA api; GRANT USAGE ON SCHEMA api TO anon, authenticated;
+         CREATE TABLE api.leads (id int PRIMARY KEY, phone text);
+         GRANT SELECT ON api.leads TO anon;
+         CREATE VIEW api.calls AS SELECT id, user_id, transcript FROM public.call_logs;
+         GRANT SELECT ON api.calls TO authenticated;
+         CREATE FUNCTION api.peek() RETURNS int LANGUAGE sql SECURITY DEFINER SET search_path = '' AS 'select 1'",
+    );
+    // Not exposed by default: nothing there is reachable through the API.
+    let (code, doc) = verify_json(&db, false);
+    assert_eq!(code, 0, "{:?}", checks_with(&doc, "fail"));
+    let out = vmx_verify(&db, &["--format", "json", "--schemas", "public,api"]);
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(out.status.code(), Some(1));
+    let failed = checks_with(&doc, "fail");
+    for (id, target) in [
+        ("exposed-rls-disabled", "api.leads"),
+        ("view-security-definer", "api.calls"),
+        ("definer-executable", "api.peek()"),
+    ] {
+        assert!(
+            failed.iter().any(|(i, t)| i == id && t == target),
+            "expected {id} on {target}; failures: {failed:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn postgrest_schemas_setting_on_the_authenticator_role_is_followed() {
+    let db = migrated();
+    db.sql(&format!(
+        "DO $$ BEGIN
+           IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'authenticator') THEN
+             CREATE ROLE authenticator NOINHERIT LOGIN;
+           END IF;
+         END $$;
+         ALTER ROLE authenticator IN DATABASE {} SET pgrst.db_schemas = 'public, api';
+         CREATE SCHEMA api; GRANT USAGE ON SCHEMA api TO authenticated;
+         CREATE MATERIALIZED VIEW api.totals AS SELECT user_id, count(*) AS calls FROM public.call_logs GROUP BY user_id;
+         GRANT SELECT ON api.totals TO authenticated",
+        db.name
+    ));
+    assert_fails(&db, false, "matview-exposed", "api.totals");
+}
+
 // ------------------------------------------------------------ legacy
 
 #[tokio::test]
@@ -263,6 +312,8 @@ async fn legacy_database_fails_naming_its_holes() {
             "public.assistants.enforce_assistant_limit",
         ),
         ("history-applied", "vmx.schema_history"),
+        // Structure that carries promises: the guide's latest-calls index is (started_at) alone.
+        ("latest-calls-index", "public.call_logs"),
     ] {
         assert!(
             failed.iter().any(|(i, t)| i == id && t == target),
@@ -271,6 +322,9 @@ async fn legacy_database_fails_naming_its_holes() {
     }
     let warned = checks_with(&doc, "warn");
     assert!(warned.iter().any(|(i, _)| i == "policy-auth-uid-wrapped"));
+    assert!(warned
+        .iter()
+        .any(|(i, t)| i == "cleanup-schedule" && t == "cron.job"));
 }
 
 // ------------------------------------------------------------ probes
@@ -306,6 +360,8 @@ async fn probe_passes_on_a_clean_database_and_leaves_no_row() {
         "probe-usage-counted-once",
         "probe-function-own-id-only",
         "probe-cleanup-service-only",
+        "probe-cleanup-deletes-expired",
+        "probe-sign-up-without-profile",
         "probe-cascade",
     ] {
         assert!(probes.iter().any(|(i, _)| i == id), "{id}");

@@ -89,4 +89,22 @@ pub const BREAKS: &[Break] = &[
     )
     .probe()
     .also(&[CheckId::FkOnDelete]),
+    Break::fails(
+        CheckId::ProbeSignUpWithoutProfile,
+        "auth.users.on_auth_user_created",
+        "CREATE OR REPLACE FUNCTION public.handle_new_user() RETURNS trigger LANGUAGE plpgsql
+           SECURITY DEFINER SET search_path = '' AS $$
+         BEGIN
+           INSERT INTO public.profiles (id, email) VALUES (NEW.id, NEW.email) ON CONFLICT (id) DO NOTHING;
+           RETURN NEW;
+         END $$",
+    )
+    .probe(),
+    Break::fails(
+        CheckId::ProbeCleanupDeletesExpired,
+        "public.cleanup_expired_demos()",
+        "CREATE OR REPLACE FUNCTION public.cleanup_expired_demos() RETURNS integer LANGUAGE plpgsql
+           SECURITY DEFINER SET search_path = '' AS $$ BEGIN RETURN 0; END $$",
+    )
+    .probe(),
 ];
