@@ -5,7 +5,7 @@ mod common;
 use assert_cmd::Command;
 use common::*;
 use serde_json::Value;
-use vmx::verify::expectations;
+use vmx::spec as expectations;
 
 /// `vmx verify` against `db` with extra arguments; no colour, no CI annotations.
 fn vmx_verify(db: &TestDb, args: &[&str]) -> std::process::Output {

@@ -196,6 +196,8 @@ pub struct ForeignKey {
     pub references: String,
     /// `pg_constraint.confdeltype`: a no action, r restrict, c cascade, n set null, d set default.
     pub on_delete: String,
+    /// None of its (internal) triggers is disabled.
+    pub enforced: bool,
 }
 
 impl ForeignKey {
@@ -412,7 +414,8 @@ SELECT json_build_object(
       'columns', (SELECT json_agg(a.attname ORDER BY u.ord) FROM unnest(k.conkey) WITH ORDINALITY u(num, ord)
                   JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.num),
       'references', k.confrelid::regclass::text,
-      'on_delete', k.confdeltype
+      'on_delete', k.confdeltype,
+      'enforced', NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgconstraint = k.oid AND t.tgenabled = 'D')
     ) ORDER BY r.relname, k.conname), '[]')
     FROM pg_constraint k JOIN rels r ON r.oid = k.conrelid WHERE k.contype = 'f'),
   'indexes', (SELECT coalesce(json_agg(json_build_object(

@@ -15,6 +15,17 @@ pub fn fk_on_delete(cat: &Catalog) -> Vec<CheckResult> {
                     && k.references == spec.references
             });
             match fk {
+                Some(k) if !k.enforced => CheckId::FkOnDelete.fail(
+                    target,
+                    format!(
+                        "{} is not enforced: its triggers are disabled (ALTER TABLE … DISABLE TRIGGER ALL), so ON DELETE {} does nothing",
+                        k.name, spec.on_delete
+                    ),
+                    format!(
+                        "ALTER TABLE public.{} ENABLE TRIGGER ALL; ALTER TABLE {} ENABLE TRIGGER ALL",
+                        spec.table, spec.references
+                    ),
+                ),
                 Some(k) if k.on_delete_action() == spec.on_delete => {
                     CheckId::FkOnDelete.pass(target, want)
                 }
@@ -123,4 +134,10 @@ pub const BREAKS: &[Break] = &[
         "public.user_limits_user_id_dup",
         "CREATE INDEX user_limits_user_id_dup ON public.user_limits (user_id)",
     ),
+    Break::fails(
+        CheckId::FkOnDelete,
+        "public.call_logs.user_id",
+        "ALTER TABLE public.profiles DISABLE TRIGGER ALL",
+    )
+    .also(&[CheckId::TriggerEnabled]),
 ];

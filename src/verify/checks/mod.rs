@@ -59,6 +59,7 @@ pub enum CheckId {
     PolicyNamesRole,
     PolicyAuthUidWrapped,
     PolicyRlsDisabled,
+    PolicyUserMetadata,
     // triggers
     TriggerPresent,
     TriggerEnabled,
@@ -129,7 +130,8 @@ impl CheckId {
             | PolicyUnneededCommand
             | PolicyNamesRole
             | PolicyAuthUidWrapped
-            | PolicyRlsDisabled => Section::Policies,
+            | PolicyRlsDisabled
+            | PolicyUserMetadata => Section::Policies,
             TriggerPresent | TriggerEnabled | TriggerMode | SettingReplicationRole => {
                 Section::Triggers
             }
@@ -278,6 +280,7 @@ pub const STATIC: &[Check] = &[
     policies::policy_names_role,
     policies::policy_auth_uid_wrapped,
     policies::policy_rls_disabled,
+    policies::policy_user_metadata,
     triggers::trigger_present,
     triggers::trigger_enabled,
     triggers::trigger_mode,
@@ -352,13 +355,19 @@ fn or_pass(found: Vec<CheckResult>, id: CheckId, target: &str, detail: &str) -> 
 }
 
 /// Where a `pg_db_role_setting` entry applies, in words, and the SQL that removes it.
-fn setting_scope(role: Option<&str>, this_database: bool, name: &str) -> (String, String) {
+fn setting_scope(
+    role: Option<&str>,
+    this_database: bool,
+    database: &str,
+    name: &str,
+) -> (String, String) {
     match (role, this_database) {
         (Some(r), true) => (
             format!("role {r} in this database"),
             format!(
-                "ALTER ROLE {} IN DATABASE current_database() RESET {name}",
-                ident(r)
+                "ALTER ROLE {} IN DATABASE {} RESET {name}",
+                ident(r),
+                ident(database)
             ),
         ),
         (Some(r), false) => (
@@ -367,7 +376,7 @@ fn setting_scope(role: Option<&str>, this_database: bool, name: &str) -> (String
         ),
         (None, true) => (
             "this database".to_string(),
-            format!("ALTER DATABASE current_database() RESET {name}"),
+            format!("ALTER DATABASE {} RESET {name}", ident(database)),
         ),
         (None, false) => (
             "every role in every database".to_string(),
@@ -395,7 +404,8 @@ fn bad_settings(
             if !n.eq_ignore_ascii_case(name) || !bad(&value) {
                 return None;
             }
-            let (scope, remedy) = setting_scope(s.role.as_deref(), s.this_database, name);
+            let (scope, remedy) =
+                setting_scope(s.role.as_deref(), s.this_database, &cat.database, name);
             let target = match &s.role {
                 Some(r) => format!("role {r}"),
                 None => "database".to_string(),
@@ -407,4 +417,42 @@ fn bad_settings(
             ))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+    use std::str::FromStr;
+
+    #[test]
+    fn ids_are_kebab_case_unique_and_parse_back() {
+        let ids: BTreeSet<&str> = CheckId::all().map(CheckId::as_str).collect();
+        assert_eq!(ids.len(), CheckId::all().count());
+        for id in CheckId::all() {
+            let s = id.as_str();
+            assert!(s.chars().all(|c| c.is_ascii_lowercase() || c == '-'), "{s}");
+            assert_eq!(CheckId::from_str(s).ok(), Some(id));
+        }
+        assert_eq!(CheckId::RlsEnabled.as_str(), "rls-enabled");
+    }
+
+    #[test]
+    fn probe_ids_and_only_they_are_in_the_probes_section() {
+        for id in CheckId::all() {
+            assert_eq!(
+                id.as_str().starts_with("probe-"),
+                id.section() == Section::Probes,
+                "{id}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_break_case_names_its_object_and_runs_sql() {
+        for b in breaks() {
+            assert!(!b.target.is_empty() && !b.sql.trim().is_empty(), "{b:?}");
+            assert_eq!(b.probe, b.id.section() == Section::Probes, "{b:?}");
+        }
+    }
 }

@@ -414,6 +414,33 @@ pub fn policy_rls_disabled(cat: &Catalog) -> Vec<CheckResult> {
     )
 }
 
+/// A policy that trusts `user_metadata` from the JWT: users edit their own
+/// metadata, so it proves nothing (splinter 0015).
+pub fn policy_user_metadata(cat: &Catalog) -> Vec<CheckResult> {
+    let reads = |e: &Option<String>| {
+        e.as_deref()
+            .is_some_and(|e| e.to_lowercase().contains("user_metadata"))
+    };
+    let found = cat
+        .policies
+        .iter()
+        .filter(|p| reads(&p.using) || reads(&p.with_check))
+        .map(|p| {
+            CheckId::PolicyUserMetadata.fail(
+                policy_target(p),
+                "policy decides on the JWT's user_metadata, which every user can change for themselves",
+                "decide on auth.uid() or on app_metadata (set only by the server)",
+            )
+        })
+        .collect();
+    or_pass(
+        found,
+        CheckId::PolicyUserMetadata,
+        &cat.exposed.join(", "),
+        "no policy trusts user_metadata",
+    )
+}
+
 pub const BREAKS: &[Break] = &[
     Break::fails(
         CheckId::PolicyExpected,
@@ -467,6 +494,13 @@ pub const BREAKS: &[Break] = &[
         "CREATE TABLE public.drafts (id int PRIMARY KEY, user_id uuid);
          CREATE POLICY drafts_own ON public.drafts FOR SELECT TO authenticated USING (user_id = (select auth.uid()))",
     ),
+    Break::fails(
+        CheckId::PolicyUserMetadata,
+        "public.call_logs.admins_see_all",
+        "CREATE POLICY admins_see_all ON public.call_logs FOR SELECT TO authenticated
+           USING (((select auth.jwt()) -> 'user_metadata' ->> 'role') = 'admin')",
+    )
+    .also(&[CheckId::PolicyOwnerCheck]),
 ];
 
 #[cfg(test)]
