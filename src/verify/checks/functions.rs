@@ -44,30 +44,41 @@ pub fn function_security(cat: &Catalog) -> Vec<CheckResult> {
         .collect()
 }
 
-/// Every function in an exposed schema (the seven tables' and any other).
+/// Every function in an exposed schema pins its search_path: the schema's own
+/// functions one line each, any other only when it does not (else one summary line).
 pub fn function_search_path(cat: &Catalog) -> Vec<CheckResult> {
-    cat.functions
-        .iter()
-        .map(|f| {
-            let target = f.qualified();
-            if f.pins_search_path() {
-                CheckId::FunctionSearchPath.pass(target, "search_path is pinned")
-            } else {
-                CheckId::FunctionSearchPath.fail(
-                    target,
-                    format!(
-                        "search_path is mutable{}: a caller's objects can shadow the ones it uses",
-                        if f.security_definer {
-                            " in a SECURITY DEFINER function"
-                        } else {
-                            ""
-                        }
-                    ),
-                    format!("ALTER FUNCTION {} SET search_path = ''", f.qualified()),
-                )
+    let mut out = Vec::new();
+    let mut others_fail = false;
+    for f in &cat.functions {
+        let own = f.schema == "public" && find_spec(&f.signature).is_some();
+        let target = f.qualified();
+        if f.pins_search_path() {
+            if own {
+                out.push(CheckId::FunctionSearchPath.pass(target, "search_path is pinned"));
             }
-        })
-        .collect()
+            continue;
+        }
+        others_fail |= !own;
+        out.push(CheckId::FunctionSearchPath.fail(
+            target,
+            format!(
+                "search_path is mutable{}: a caller's objects can shadow the ones it uses",
+                if f.security_definer {
+                    " in a SECURITY DEFINER function"
+                } else {
+                    ""
+                }
+            ),
+            format!("ALTER FUNCTION {} SET search_path = ''", f.qualified()),
+        ));
+    }
+    if !others_fail {
+        out.push(CheckId::FunctionSearchPath.pass(
+            cat.exposed.join(", "),
+            "every other function in the exposed schemas pins search_path",
+        ));
+    }
+    out
 }
 
 pub fn function_execute(cat: &Catalog) -> Vec<CheckResult> {
