@@ -331,15 +331,52 @@ api AS (SELECT oid, rolname FROM pg_catalog.pg_roles WHERE rolname IN ('anon', '
 nsp AS (SELECT n.oid, n.nspname FROM pg_catalog.pg_namespace n, exposed WHERE n.nspname = ANY (exposed.s)),
 auth_deps AS MATERIALIZED (
   SELECT d.objid FROM pg_catalog.pg_depend d
-  WHERE d.refobjid = to_regclass('auth.users') AND d.classid = 'pg_catalog.pg_rewrite'::regclass
+  WHERE d.refobjid = (SELECT coalesce(to_regclass('auth.users')::oid, 0))
+    AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.classid = 'pg_catalog.pg_rewrite'::regclass
 ),
 auth_readers AS (SELECT r.ev_class AS oid FROM pg_catalog.pg_rewrite r WHERE r.oid IN (SELECT objid FROM auth_deps)),
-pol AS (SELECT polrelid, count(*) AS n FROM pg_catalog.pg_policy GROUP BY polrelid),
-uid AS (SELECT ':funcid ' || coalesce(to_regprocedure('auth.uid()')::oid, 0) || ' ' AS pat),
+jwt_policies AS MATERIALIZED (
+  SELECT d.objid FROM pg_catalog.pg_depend d
+  WHERE d.refobjid = (SELECT coalesce(to_regprocedure('auth.jwt()')::oid, 0))
+    AND d.refclassid = 'pg_catalog.pg_proc'::regclass AND d.classid = 'pg_catalog.pg_policy'::regclass
+),
 rels AS (
   SELECT c.oid, c.relname, c.relrowsecurity, c.relacl, c.relowner
   FROM pg_catalog.pg_class c, names
   WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p') AND c.relname = ANY (names.t)
+),
+-- The seven tables' policies, and any other that a policy check could flag, found
+-- without deparsing: for PUBLIC or anon, a constant (always true or false), or
+-- reading the JWT (user_metadata).
+policy_candidates AS MATERIALIZED (
+  SELECT p.* FROM pg_catalog.pg_policy p
+  WHERE p.polrelid IN (SELECT oid FROM rels)
+     OR 0 = ANY (p.polroles) OR p.polroles && ARRAY(SELECT oid FROM api WHERE rolname = 'anon')
+     OR p.polqual::text LIKE '{CONST %' OR p.polwithcheck::text LIKE '{CONST %'
+     OR p.oid IN (SELECT objid FROM jwt_policies)
+),
+-- Functions of the exposed schemas that could be a finding (or are the schema's own):
+-- SECURITY DEFINER, a mutable search_path, owned by an API role.
+function_candidates AS MATERIALIZED (
+  SELECT p.oid FROM pg_catalog.pg_proc p
+  WHERE p.pronamespace IN (SELECT oid FROM nsp) AND p.prokind = 'f'
+    AND (p.prosecdef OR p.proconfig IS NULL OR p.proconfig::text NOT LIKE '%search_path=%'
+         OR p.proowner IN (SELECT oid FROM api)
+         OR (p.pronamespace = 'public'::regnamespace AND p.proname = ANY (ARRAY[{FUNCTIONS}]::name[])))
+),
+-- Relations of the exposed schemas that could be a finding, so 5,000 correct tables cost
+-- one scan, not 5,000 privilege checks: a table without RLS or without policies, a view
+-- that runs as its owner or reads auth.users, every materialized view and foreign table,
+-- anything an API role owns.
+relation_candidates AS MATERIALIZED (
+  SELECT c.oid FROM pg_catalog.pg_class c
+  WHERE c.relnamespace IN (SELECT oid FROM nsp) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+    AND (c.relkind IN ('m', 'f')
+         OR c.relowner IN (SELECT oid FROM api)
+         OR (c.relkind IN ('r', 'p') AND (NOT c.relrowsecurity
+                                          OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_policy p WHERE p.polrelid = c.oid)))
+         OR (c.relkind = 'v' AND (NOT coalesce(c.reloptions::text[] && ARRAY['security_invoker=true', 'security_invoker=on', 'security_invoker=1', 'security_invoker=yes'], false)
+                                  OR c.oid IN (SELECT oid FROM auth_readers))))
 )
 SELECT json_build_object(
   'auth_users', to_regclass('auth.users') IS NOT NULL,
@@ -378,7 +415,7 @@ SELECT json_build_object(
       'schema', n.nspname, 'name', c.relname, 'kind', c.relkind,
       'owner', pg_get_userbyid(c.relowner),
       'rls', c.relrowsecurity,
-      'policies', coalesce(pol.n, 0),
+      'policies', (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid),
       'security_invoker', coalesce(c.reloptions::text[] && ARRAY['security_invoker=true', 'security_invoker=on', 'security_invoker=1', 'security_invoker=yes'], false),
       'reads_auth_users', c.oid IN (SELECT oid FROM auth_readers),
       'readers', (SELECT coalesce(json_agg(a.rolname ORDER BY a.rolname), '[]') FROM api a
@@ -387,17 +424,10 @@ SELECT json_build_object(
                   WHERE has_schema_privilege(a.oid, n.oid, 'USAGE')
                     AND (has_any_column_privilege(a.oid, c.oid, 'INSERT, UPDATE') OR has_table_privilege(a.oid, c.oid, 'DELETE, TRUNCATE')))
     ) ORDER BY n.nspname, c.relname), '[]')
-    FROM pg_class c JOIN nsp n ON n.oid = c.relnamespace LEFT JOIN pol ON pol.polrelid = c.oid
-    WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
-      -- Only what could be a finding, so 5,000 correct tables cost a scan, not 5,000 privilege checks:
-      -- a table without RLS or without policies, a view that runs as its owner or reads auth.users,
-      -- every materialized view and foreign table, anything an API role owns.
-      AND (c.relkind IN ('m', 'f')
-           OR c.relowner IN (SELECT oid FROM api)
-           OR (c.relkind IN ('r', 'p') AND (NOT c.relrowsecurity OR pol.n IS NULL))
-           OR (c.relkind = 'v' AND (NOT coalesce(c.reloptions::text[] && ARRAY['security_invoker=true', 'security_invoker=on', 'security_invoker=1', 'security_invoker=yes'], false)
-                                    OR c.oid IN (SELECT oid FROM auth_readers))))
-      AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_catalog.pg_class'::regclass AND e.objid = c.oid AND e.deptype = 'e')),
+    FROM relation_candidates k
+    CROSS JOIN LATERAL (SELECT * FROM pg_catalog.pg_class c WHERE c.oid = k.oid OFFSET 0) c
+    JOIN nsp n ON n.oid = c.relnamespace
+    WHERE NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_catalog.pg_class'::regclass AND e.objid = c.oid AND e.deptype = 'e')),
   'policies', (SELECT coalesce(json_agg(json_build_object(
       'schema', n.nspname,
       'table', c.relname,
@@ -408,16 +438,9 @@ SELECT json_build_object(
       'using', pg_get_expr(p.polqual, p.polrelid),
       'with_check', pg_get_expr(p.polwithcheck, p.polrelid)
     ) ORDER BY n.nspname, c.relname, p.polname), '[]')
-    FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN nsp n ON n.oid = c.relnamespace, names, uid
-    -- The seven tables' policies, and any other that a policy check could flag (read from the
-    -- stored expression tree, no deparsing): for PUBLIC or anon, a constant (always true/false),
-    -- the bytes of 'user_metadata', or more auth.uid() calls than sub-selects (one not wrapped).
-    WHERE (n.nspname = 'public' AND c.relname = ANY (names.t))
-       OR 0 = ANY (p.polroles) OR p.polroles && ARRAY(SELECT oid FROM api WHERE rolname = 'anon')
-       OR p.polqual::text LIKE '{CONST %' OR p.polwithcheck::text LIKE '{CONST %'
-       OR concat(p.polqual::text, p.polwithcheck::text) LIKE '%117 115 101 114 95 109 101 116 97 100 97 116 97%'
-       OR (length(concat(p.polqual::text, p.polwithcheck::text)) - length(replace(concat(p.polqual::text, p.polwithcheck::text), uid.pat, ''))) / length(uid.pat)
-          > (length(concat(p.polqual::text, p.polwithcheck::text)) - length(replace(concat(p.polqual::text, p.polwithcheck::text), '{SUBLINK', ''))) / 8),
+    FROM policy_candidates p
+    CROSS JOIN LATERAL (SELECT c.relname, c.relnamespace FROM pg_catalog.pg_class c WHERE c.oid = p.polrelid OFFSET 0) c
+    JOIN nsp n ON n.oid = c.relnamespace),
   'triggers', (SELECT coalesce(json_agg(json_build_object(
       'schema', n.nspname, 'table', c.relname, 'name', t.tgname,
       'enabled', t.tgenabled, 'tgtype', t.tgtype, 'function', f.proname
@@ -459,14 +482,10 @@ SELECT json_build_object(
       'callers', (SELECT coalesce(json_agg(a.rolname ORDER BY a.rolname), '[]') FROM api a
                   WHERE has_schema_privilege(a.oid, n.oid, 'USAGE') AND has_function_privilege(a.oid, p.oid, 'EXECUTE'))
     ) ORDER BY n.nspname, p.proname), '[]')
-    FROM pg_proc p JOIN nsp n ON n.oid = p.pronamespace
-    WHERE p.prokind = 'f'
-      -- Only what could be a finding (or is the schema's own): SECURITY DEFINER, a mutable
-      -- search_path, owned by an API role.
-      AND (p.prosecdef OR p.proconfig IS NULL OR p.proconfig::text NOT LIKE '%search_path=%'
-           OR p.proowner IN (SELECT oid FROM api)
-           OR (n.nspname = 'public' AND p.proname = ANY (ARRAY[{FUNCTIONS}]::name[])))
-      AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_catalog.pg_proc'::regclass AND e.objid = p.oid AND e.deptype = 'e')),
+    FROM function_candidates k
+    CROSS JOIN LATERAL (SELECT * FROM pg_catalog.pg_proc p WHERE p.oid = k.oid OFFSET 0) p
+    JOIN nsp n ON n.oid = p.pronamespace
+    WHERE NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_catalog.pg_proc'::regclass AND e.objid = p.oid AND e.deptype = 'e')),
   'api_roles', (SELECT coalesce(json_agg(json_build_object(
       'name', r.rolname, 'superuser', r.rolsuper, 'bypassrls', r.rolbypassrls, 'createrole', r.rolcreaterole,
       'createdb', r.rolcreatedb, 'replication', r.rolreplication,

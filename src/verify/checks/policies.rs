@@ -359,6 +359,9 @@ pub fn policy_names_role(cat: &Catalog) -> Vec<CheckResult> {
     )
 }
 
+/// The seven tables' policies, and those of other tables that the catalog reads
+/// for another check (a performance warning: deparsing every policy of a large
+/// database is what verify must not do).
 pub fn policy_auth_uid_wrapped(cat: &Catalog) -> Vec<CheckResult> {
     let bare = |e: &Option<String>| {
         e.as_deref().is_some_and(|e| {
