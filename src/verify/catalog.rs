@@ -360,7 +360,8 @@ policy_candidates AS MATERIALIZED (
 function_candidates AS MATERIALIZED (
   SELECT p.oid FROM pg_catalog.pg_proc p
   WHERE p.pronamespace IN (SELECT oid FROM nsp) AND p.prokind = 'f'
-    AND (p.prosecdef OR p.proconfig IS NULL OR p.proconfig::text NOT LIKE '%search_path=%'
+    AND (p.prosecdef OR p.proconfig IS NULL
+         OR NOT ('search_path=""' = ANY (p.proconfig) OR p.proconfig::text LIKE '%search_path=%')
          OR p.proowner IN (SELECT oid FROM api)
          OR (p.pronamespace = 'public'::regnamespace AND p.proname = ANY (ARRAY[{FUNCTIONS}]::name[])))
 ),
@@ -450,7 +451,7 @@ SELECT json_build_object(
     JOIN pg_namespace n ON n.oid = c.relnamespace
     JOIN pg_proc f ON f.oid = t.tgfoid
     WHERE NOT t.tgisinternal
-      AND (c.oid IN (SELECT oid FROM rels) OR (n.nspname = 'auth' AND c.relname = 'users'))),
+      AND t.tgrelid IN (SELECT oid FROM rels UNION ALL SELECT coalesce(to_regclass('auth.users')::oid, 0))),
   'foreign_keys', (SELECT coalesce(json_agg(json_build_object(
       'table', r.relname, 'name', k.conname,
       'columns', (SELECT json_agg(a.attname ORDER BY u.ord) FROM unnest(k.conkey) WITH ORDINALITY u(num, ord)
@@ -465,7 +466,7 @@ SELECT json_build_object(
       'columns', (SELECT json_agg(a.attname ORDER BY u.ord) FROM unnest(i.indkey::int2[]) WITH ORDINALITY u(num, ord)
                   LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = u.num),
       'definition', regexp_replace(pg_get_indexdef(i.indexrelid), '^.* USING ', ''),
-      'constraint', EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid AND k.contype IN ('p', 'u', 'x')),
+      'constraint', EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conrelid = i.indrelid AND k.conindid = i.indexrelid AND k.contype IN ('p', 'u', 'x')),
       'unique', i.indisunique,
       'partial', i.indpred IS NOT NULL
     ) ORDER BY r.relname, ic.relname), '[]')
