@@ -211,14 +211,21 @@ impl Bench {
             );
         }
         let rounds = 9;
+        // Right after the burst of DDL the catalogs' statistics still describe the
+        // small database; a live one has them analyzed (autovacuum). Both are shown.
+        let stale: Vec<_> = (0..rounds).map(|_| self.vmx(&big, &["verify"])).collect();
+        self.sql(&big, "ANALYZE");
+        self.sql(&clean, "ANALYZE");
         let on_big: Vec<_> = (0..rounds).map(|_| self.vmx(&big, &["verify"])).collect();
         let on_clean: Vec<_> = (0..rounds).map(|_| self.vmx(&clean, &["verify"])).collect();
+        let what = format!(
+            "`vmx verify` with {n} extra tables ({} policies), {n} views and {n} functions vs clean",
+            n * 2
+        );
+        report(&what, median(&on_big), median(&on_clean), "≤ 1.3");
         report(
-            &format!(
-                "`vmx verify` with {n} extra tables ({} policies), {n} views and {n} functions vs clean",
-                n * 2
-            ),
-            median(&on_big),
+            &format!("{what}, catalog statistics not yet analyzed"),
+            median(&stale),
             median(&on_clean),
             "≤ 1.3",
         );
