@@ -259,7 +259,14 @@ pub fn render(report: &Report, options: &Options) -> String {
     if !out.is_empty() {
         out.push('\n');
     }
-    let line = summary(report);
+    // The last line is exactly `N passed, M failed` (what CI log readers
+    // look for); warnings are counted on the line before it.
+    match report.warnings() {
+        0 => {}
+        1 => out.push_str(&format!("{}\n", "1 warning".yellow())),
+        w => out.push_str(&format!("{}\n", format!("{w} warnings").yellow())),
+    }
+    let line = format!("{} passed, {} failed", report.passed(), report.failed());
     let line = if report.ok() {
         line.green().bold()
     } else {
