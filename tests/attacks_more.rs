@@ -178,6 +178,19 @@ async fn expired_demo_cannot_swap_its_phone_number_for_a_new_one() {
     exec_ok(&mut al, "UPDATE public.phone_numbers SET friendly_name = 'office', notes = 'n'").await;
     // The backend may still change it (e.g. a number port).
     exec_ok(&mut svc, &format!("UPDATE public.phone_numbers SET phone_number = '+15550100003' WHERE user_id = '{a}'")).await;
+    // A frozen account can still clean up: deleting its assistant (which
+    // un-assigns its number) and its number.
+    exec_ok(
+        &mut svc,
+        &format!("UPDATE public.user_limits SET max_assistants = 2 WHERE user_id = '{a}';
+                  UPDATE public.profiles SET demo_expires_at = now() + interval '1 day' WHERE id = '{a}';
+                  INSERT INTO public.assistants (user_id, name) VALUES ('{a}', 'bot');
+                  UPDATE public.phone_numbers SET assigned_assistant_id = (SELECT id FROM public.assistants WHERE user_id = '{a}') WHERE user_id = '{a}';
+                  UPDATE public.profiles SET demo_expires_at = now() - interval '1 minute' WHERE id = '{a}'"),
+    )
+    .await;
+    assert_eq!(exec_ok(&mut al, "DELETE FROM public.assistants").await, 1);
+    assert_eq!(exec_ok(&mut al, "DELETE FROM public.phone_numbers").await, 1);
 }
 
 // ---------------------------------------------------------------------------
@@ -338,7 +351,7 @@ async fn rpc_surface_is_three_guarded_invoker_functions() {
     let mut al = db.connect_as(Actor::User(a)).await;
     let surface = opt_text(
         &mut al,
-        "SELECT string_agg(p.oid::regprocedure::text || CASE WHEN p.prosecdef THEN ' DEFINER' ELSE '' END, ', ' ORDER BY 1)
+        "SELECT string_agg(p.oid::regprocedure::text || CASE WHEN p.prosecdef THEN ' DEFINER' ELSE '' END, ', ' ORDER BY p.proname)
          FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
          WHERE n.nspname IN ('public', 'vmx') AND has_function_privilege(p.oid, 'EXECUTE')",
     )
