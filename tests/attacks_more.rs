@@ -24,7 +24,10 @@ async fn exec_ok(conn: &mut PgConnection, sql: &str) -> u64 {
 }
 
 async fn int(conn: &mut PgConnection, sql: &str) -> i64 {
-    match sqlx::query_scalar::<_, i64>(sql).fetch_one(&mut *conn).await {
+    match sqlx::query_scalar::<_, i64>(sql)
+        .fetch_one(&mut *conn)
+        .await
+    {
         Ok(n) => n,
         Err(e) => panic!("{sql}\nfailed: {e}"),
     }
@@ -112,8 +115,14 @@ async fn reusing_a_deleted_assistants_id_captures_no_call_of_its_old_owner() {
     .await;
     let mut svc = db.connect_as(Actor::Service).await;
     // An in-progress event already recorded, then the assistant is deleted.
-    webhook(&mut svc, m, Some(x), "m-1", "in_progress", 0).await.expect("webhook");
-    exec_ok(&mut ma, &format!("DELETE FROM public.assistants WHERE id = '{x}'")).await;
+    webhook(&mut svc, m, Some(x), "m-1", "in_progress", 0)
+        .await
+        .expect("webhook");
+    exec_ok(
+        &mut ma,
+        &format!("DELETE FROM public.assistants WHERE id = '{x}'"),
+    )
+    .await;
     // Bob takes the id.
     let mut bo = db.connect_as(Actor::User(b)).await;
     let got: Uuid = sqlx::query_scalar(&format!(
@@ -124,8 +133,12 @@ async fn reusing_a_deleted_assistants_id_captures_no_call_of_its_old_owner() {
     .expect("Bob creates an assistant");
     // Late events of Mallory's calls still name the old assistant: the
     // first event of another call (INSERT) and the completion of m-1 (UPDATE).
-    webhook(&mut svc, m, Some(x), "m-2", "completed", 120).await.expect("webhook");
-    webhook(&mut svc, m, Some(x), "m-1", "completed", 60).await.expect("webhook");
+    webhook(&mut svc, m, Some(x), "m-2", "completed", 120)
+        .await
+        .expect("webhook");
+    webhook(&mut svc, m, Some(x), "m-1", "completed", 60)
+        .await
+        .expect("webhook");
 
     let mut su = db.superuser().await;
     let on_bobs = int(
@@ -133,7 +146,10 @@ async fn reusing_a_deleted_assistants_id_captures_no_call_of_its_old_owner() {
         &format!("SELECT coalesce(max(total_call_duration_seconds), 0)::bigint FROM public.assistants WHERE id = '{got}'"),
     )
     .await;
-    assert_eq!(on_bobs, 0, "Mallory's seconds were counted on Bob's assistant");
+    assert_eq!(
+        on_bobs, 0,
+        "Mallory's seconds were counted on Bob's assistant"
+    );
     let pointing = int(
         &mut su,
         &format!("SELECT count(*) FROM public.call_logs WHERE user_id = '{m}' AND assistant_id = '{got}'"),
@@ -143,11 +159,17 @@ async fn reusing_a_deleted_assistants_id_captures_no_call_of_its_old_owner() {
     // Promise 10: both calls are recorded and counted for Mallory.
     let used = int(
         &mut su,
-        &format!("SELECT used_call_time_seconds::bigint FROM public.user_limits WHERE user_id = '{m}'"),
+        &format!(
+            "SELECT used_call_time_seconds::bigint FROM public.user_limits WHERE user_id = '{m}'"
+        ),
     )
     .await;
     assert_eq!(used, 180);
-    assert_eq!(counters_match_data(&mut su).await, 0, "a counter differs from the data");
+    assert_eq!(
+        counters_match_data(&mut su).await,
+        0,
+        "a counter differs from the data"
+    );
 }
 
 /// Promise 11: an expired demo account cannot get a new phone number by
@@ -173,11 +195,25 @@ async fn expired_demo_cannot_swap_its_phone_number_for_a_new_one() {
         "UPDATE public.phone_numbers SET phone_number = '+15550100002'",
     )
     .await;
-    assert_eq!(sqlstate(&r), state(FROZEN), "a frozen demo got a new number");
+    assert_eq!(
+        sqlstate(&r),
+        state(FROZEN),
+        "a frozen demo got a new number"
+    );
     // Editing what is not a new number still works (the app's settings page).
-    exec_ok(&mut al, "UPDATE public.phone_numbers SET friendly_name = 'office', notes = 'n'").await;
+    exec_ok(
+        &mut al,
+        "UPDATE public.phone_numbers SET friendly_name = 'office', notes = 'n'",
+    )
+    .await;
     // The backend may still change it (e.g. a number port).
-    exec_ok(&mut svc, &format!("UPDATE public.phone_numbers SET phone_number = '+15550100003' WHERE user_id = '{a}'")).await;
+    exec_ok(
+        &mut svc,
+        &format!(
+            "UPDATE public.phone_numbers SET phone_number = '+15550100003' WHERE user_id = '{a}'"
+        ),
+    )
+    .await;
     // A frozen account can still clean up: deleting its assistant (which
     // un-assigns its number) and its number.
     exec_ok(
@@ -190,7 +226,10 @@ async fn expired_demo_cannot_swap_its_phone_number_for_a_new_one() {
     )
     .await;
     assert_eq!(exec_ok(&mut al, "DELETE FROM public.assistants").await, 1);
-    assert_eq!(exec_ok(&mut al, "DELETE FROM public.phone_numbers").await, 1);
+    assert_eq!(
+        exec_ok(&mut al, "DELETE FROM public.phone_numbers").await,
+        1
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -221,7 +260,10 @@ async fn returning_does_not_reveal_that_a_chosen_row_id_is_held() {
     .fetch_one(&mut ma)
     .await
     .expect("insert");
-    assert_eq!(got, held, "the answer differs from a free id's: the id is held");
+    assert_eq!(
+        got, held,
+        "the answer differs from a free id's: the id is held"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -239,18 +281,38 @@ async fn users_cannot_disable_triggers_or_plant_objects() {
         let r = exec(&mut c, "SET session_replication_role = replica").await;
         assert_eq!(sqlstate(&r), state(DENIED), "session_replication_role");
         let r = exec(&mut c, "SET LOCAL session_replication_role = replica").await;
-        assert_eq!(sqlstate(&r), state(DENIED), "SET LOCAL session_replication_role");
+        assert_eq!(
+            sqlstate(&r),
+            state(DENIED),
+            "SET LOCAL session_replication_role"
+        );
         let r = exec(&mut c, "CREATE TABLE public.x (id int)").await;
         assert_eq!(sqlstate(&r), state(DENIED), "CREATE in public");
-        let r = exec(&mut c, "CREATE FUNCTION auth.uid_x() RETURNS uuid LANGUAGE sql AS 'select null::uuid'").await;
+        let r = exec(
+            &mut c,
+            "CREATE FUNCTION auth.uid_x() RETURNS uuid LANGUAGE sql AS 'select null::uuid'",
+        )
+        .await;
         assert_eq!(sqlstate(&r), state(DENIED), "CREATE in auth");
-        let r = exec(&mut c, "ALTER TABLE public.assistants DISABLE TRIGGER enforce_assistant_limit").await;
+        let r = exec(
+            &mut c,
+            "ALTER TABLE public.assistants DISABLE TRIGGER enforce_assistant_limit",
+        )
+        .await;
         assert_eq!(sqlstate(&r), state(DENIED), "ALTER TABLE");
     }
     // A temporary table shadowing a table name changes nothing (pg_temp last).
     let mut al = db.connect_as(Actor::User(a)).await;
-    exec_ok(&mut al, "CREATE TEMP TABLE assistants (user_id uuid, name text)").await;
-    exec_ok(&mut al, "CREATE TEMP TABLE user_limits (user_id uuid, max_assistants int)").await;
+    exec_ok(
+        &mut al,
+        "CREATE TEMP TABLE assistants (user_id uuid, name text)",
+    )
+    .await;
+    exec_ok(
+        &mut al,
+        "CREATE TEMP TABLE user_limits (user_id uuid, max_assistants int)",
+    )
+    .await;
     exec_ok(&mut al, "SET search_path = pg_temp, public").await;
     exec_ok(
         &mut al,
@@ -274,7 +336,9 @@ async fn multi_row_and_upsert_inserts_meet_the_limit() {
     let mut al = db.connect_as(Actor::User(a)).await;
     let r = exec(
         &mut al,
-        &format!("INSERT INTO public.assistants (user_id, name) VALUES ('{a}', 'one'), ('{a}', 'two')"),
+        &format!(
+            "INSERT INTO public.assistants (user_id, name) VALUES ('{a}', 'one'), ('{a}', 'two')"
+        ),
     )
     .await;
     assert_eq!(sqlstate(&r), Some("VX001".into()));
@@ -294,14 +358,20 @@ async fn multi_row_and_upsert_inserts_meet_the_limit() {
     // The upsert's UPDATE half cannot move the row or set a provider id.
     let r = exec(
         &mut al,
-        &format!("INSERT INTO public.assistants (id, user_id, name) VALUES ('{id}', '{a}', 'x')
-                  ON CONFLICT (id) DO UPDATE SET vapi_assistant_id = 'vapi-x'"),
+        &format!(
+            "INSERT INTO public.assistants (id, user_id, name) VALUES ('{id}', '{a}', 'x')
+                  ON CONFLICT (id) DO UPDATE SET vapi_assistant_id = 'vapi-x'"
+        ),
     )
     .await;
     assert!(sqlstate(&r).is_some(), "upsert set a provider id");
     let mut su = db.superuser().await;
     assert_eq!(
-        int(&mut su, &format!("SELECT count(*) FROM public.assistants WHERE user_id = '{a}'")).await,
+        int(
+            &mut su,
+            &format!("SELECT count(*) FROM public.assistants WHERE user_id = '{a}'")
+        )
+        .await,
         1
     );
 }
@@ -360,7 +430,11 @@ async fn rpc_surface_is_three_guarded_invoker_functions() {
         surface.as_deref(),
         Some("check_user_assistant_limit(uuid), get_user_call_usage(uuid), sync_user_usage(uuid)")
     );
-    for f in ["check_user_assistant_limit", "get_user_call_usage", "sync_user_usage"] {
+    for f in [
+        "check_user_assistant_limit",
+        "get_user_call_usage",
+        "sync_user_usage",
+    ] {
         for arg in [format!("'{b}'"), "NULL".into()] {
             let r = exec(&mut al, &format!("SELECT * FROM public.{f}({arg})")).await;
             assert_eq!(sqlstate(&r), state(DENIED), "{f}({arg})");
@@ -393,7 +467,11 @@ async fn profile_writes_are_limited_to_name_and_avatar() {
     )
     .await;
     assert_eq!(n, 0);
-    let r = exec(&mut al, &format!("DELETE FROM public.profiles WHERE id = '{a}'")).await;
+    let r = exec(
+        &mut al,
+        &format!("DELETE FROM public.profiles WHERE id = '{a}'"),
+    )
+    .await;
     assert_eq!(sqlstate(&r), state(DENIED));
     let r = exec(
         &mut al,

@@ -51,7 +51,7 @@ const MAX_TARGET_COLUMN: usize = 44;
 pub fn group(check: &CheckResult) -> (u8, &'static str) {
     if check.section == Section::Tables {
         let table = check.target.split('.').nth(1).unwrap_or("");
-        let missing = crate::verify::expectations::table(table).is_some_and(|t| t.missing_file);
+        let missing = crate::spec::table(table).is_some_and(|t| t.missing_file);
         return if missing {
             (1, "Missing tables (missing-tables-schema.sql)")
         } else {

@@ -7,32 +7,12 @@
 
 pub mod catalog;
 pub mod checks;
-/// The seven tables' expectations now live in `crate::spec`; this name stays for callers outside verify.
-pub use crate::spec as expectations;
 pub mod probes;
 
 use crate::error::VmxError;
-use crate::output::Ctx;
 use crate::report::Report;
 use anyhow::Result;
 use sqlx::PgConnection;
-
-/// `vmx verify [--probe]`: prints the checklist in the chosen format; fails
-/// (exit 1) when a check failed, exit 8 when the target has no `auth.users`.
-/// `schemas`: `--schemas` (empty: PostgREST's `pgrst.db_schemas`, else `public`).
-pub async fn verify(ctx: &Ctx, probe: bool, schemas: &[String]) -> Result<()> {
-    let (_target, mut conn) = ctx.connect().await?;
-    let report = run_checks_in(&mut conn, probe, schemas).await?;
-    crate::report::render(ctx, &report)?;
-    if report.ok() {
-        Ok(())
-    } else {
-        Err(VmxError::VerifyFailed {
-            failed: report.failed(),
-        }
-        .into())
-    }
-}
 
 /// Runs the static checks (and with `probe` the behavioural ones) on `conn`.
 /// Used by `vmx verify` and `vmx check`.
