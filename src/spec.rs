@@ -611,7 +611,7 @@ pub const UNIQUE_KEYS: &[(&str, &[&str], Option<&str>)] = &[
 pub const LATEST_CALLS_INDEX: (&str, &str) = ("call_logs", "btree (user_id, started_at DESC)");
 
 /// The SQL that schedules the demo cleanup with pg_cron.
-pub const CLEANUP_SCHEDULE_SQL: &str = "SELECT cron.schedule('vmx-demo-cleanup', '17 * * * *', 'SELECT public.cleanup_demo_users_with_call_limits()')";
+pub const CLEANUP_SCHEDULE_SQL: &str = "SELECT cron.schedule('vmx-cleanup-demo-users', '17 3 * * *', 'select public.cleanup_demo_users_with_call_limits()')";
 
 /// The API roles PostgREST switches to for requests (service_role bypasses RLS by design).
 pub const REQUEST_ROLES: &[&str] = &["anon", "authenticated"];
