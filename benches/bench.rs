@@ -189,10 +189,12 @@ impl Bench {
     fn verify_on_a_large_catalog(&mut self) {
         let clean = self.migrated("ver_clean");
         let big = self.migrated("ver_big");
-        let tables = if self.quick { 500 } else { 5000 };
-        // In batches: one transaction cannot lock 5,000 new tables.
-        for first in (1..=tables).step_by(500) {
-            let last = (first + 499).min(tables);
+        let n = if self.quick { 500 } else { 5000 };
+        // In batches: one transaction cannot lock 5,000 new tables. Each extra
+        // object is reachable by the API roles and correct, so verify reads
+        // and judges every one of them.
+        for first in (1..=n).step_by(500) {
+            let last = (first + 499).min(n);
             self.sql(
                 &big,
                 &format!(
@@ -201,19 +203,30 @@ impl Bench {
                        EXECUTE format('ALTER TABLE public.extra_%s ENABLE ROW LEVEL SECURITY', i);
                        EXECUTE format('CREATE POLICY p1 ON public.extra_%s FOR SELECT TO authenticated USING (user_id = (select auth.uid()))', i);
                        EXECUTE format('CREATE POLICY p2 ON public.extra_%s FOR DELETE TO authenticated USING (user_id = (select auth.uid()))', i);
+                       EXECUTE format('GRANT SELECT, DELETE ON public.extra_%s TO authenticated', i);
+                       EXECUTE format('CREATE VIEW public.extra_view_%s WITH (security_invoker = true) AS SELECT id, note FROM public.extra_%s', i, i);
+                       EXECUTE format('GRANT SELECT ON public.extra_view_%s TO authenticated', i);
+                       EXECUTE format('CREATE FUNCTION public.extra_fn_%s(bigint) RETURNS bigint LANGUAGE sql STABLE SET search_path = '''' AS ''SELECT $1 + 1''', i);
                      END LOOP; END $$"
                 ),
             );
         }
         let rounds = 9;
+        // Right after the burst of DDL the catalogs' statistics still describe the
+        // small database; a live one has them analyzed (autovacuum). Both are shown.
+        let stale: Vec<_> = (0..rounds).map(|_| self.vmx(&big, &["verify"])).collect();
+        self.sql(&big, "ANALYZE");
+        self.sql(&clean, "ANALYZE");
         let on_big: Vec<_> = (0..rounds).map(|_| self.vmx(&big, &["verify"])).collect();
         let on_clean: Vec<_> = (0..rounds).map(|_| self.vmx(&clean, &["verify"])).collect();
+        let what = format!(
+            "`vmx verify` with {n} extra tables ({} policies), {n} views and {n} functions vs clean",
+            n * 2
+        );
+        report(&what, median(&on_big), median(&on_clean), "≤ 1.3");
         report(
-            &format!(
-                "`vmx verify` with {tables} extra tables, {} policies vs clean",
-                tables * 2
-            ),
-            median(&on_big),
+            &format!("{what}, catalog statistics not yet analyzed"),
+            median(&stale),
             median(&on_clean),
             "≤ 1.3",
         );

@@ -215,7 +215,8 @@ CREATE OR REPLACE TRIGGER set_updated_at
 -- ---------------------------------------------------------------------------
 -- Frozen demos and identifiers (promises 11, 12). For every role: an
 -- expired demo account (7 days, or 600 s of completed calls) adds no number
--- (SQLSTATE VX002). For signed-in users: vapi_phone_id is the backend's to
+-- (SQLSTATE VX002); as a signed-in user it cannot change a row's number
+-- either (that is a new number). For signed-in users: vapi_phone_id is the backend's to
 -- set (42501 whatever the value), a number they add or change is an
 -- unverified claim (verified_at NULL). A row for another user is left to
 -- RLS (42501) before anything is read, so nothing about them leaks.
@@ -236,7 +237,9 @@ BEGIN
     RETURN NEW;
   END IF;
 
-  IF TG_OP = 'INSERT' THEN
+  -- A signed-in user changing a row's number gets a new number: frozen too
+  -- (promise 11; the backend may still change it, e.g. a port).
+  IF TG_OP = 'INSERT' OR (v_user AND NEW.phone_number IS DISTINCT FROM OLD.phone_number) THEN
     IF pg_catalog.to_regclass('public.user_limits') IS NOT NULL THEN
       SELECT l.used_call_time_seconds INTO v_used
       FROM public.user_limits l

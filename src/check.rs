@@ -62,7 +62,7 @@ async fn check_inner(ctx: &Ctx, keep: bool) -> Result<()> {
         ));
     }
     let started = Instant::now();
-    let result = crate::verify::verify(&ctx.with_database_url(url.clone()), true).await;
+    let result = crate::commands::verify::run(&ctx.with_database_url(url.clone()), true, &[]).await;
     if ctx.verbose > 0 {
         note(format_args!(
             "vmx: verify --probe took {} ms",

@@ -169,6 +169,9 @@ pub enum Command {
         /// Add behavioural checks, run inside one transaction that is always rolled back.
         #[arg(long)]
         probe: bool,
+        /// Schemas the API exposes (default: PostgREST's pgrst.db_schemas when set, else public).
+        #[arg(long, value_delimiter = ',', value_name = "A,B")]
+        schemas: Vec<String>,
     },
 
     /// Everything on a throwaway local PostgreSQL: compat, migrate, verify --probe, then gone.

@@ -3,10 +3,11 @@
 //!
 //! Layout, one module per job: `catalog` (the embedded files), `connect` (the
 //! database connection), `migrate` (history, lock, apply, status, add-missing),
-//! `verify` (expectations, checks, probes), `report` (human, JSON, JUnit),
-//! `sandbox` (the throwaway PostgreSQL), `check` (the two put together),
-//! `releases` (every released revision of the files), `commands` (what each
-//! command prints; the engines return, only `commands` and `report` print).
+//! `spec` (what the seven tables must look like, as data), `verify` (checks,
+//! probes), `report` (human, JSON, JUnit, GitHub), `sandbox` (the throwaway
+//! PostgreSQL), `check` (the two put together), `releases` (every released
+//! revision of the files), `notice` (the server's messages), `commands` (what
+//! each command prints; the engines return, only `commands` and `report` print).
 
 pub mod catalog;
 pub mod check;
@@ -20,4 +21,5 @@ pub mod output;
 pub mod releases;
 pub mod report;
 pub mod sandbox;
+pub mod spec;
 pub mod verify;

@@ -55,7 +55,9 @@ async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::AddMissing { dry_run, lock } => {
             vmx::commands::add_missing::run(ctx, dry_run, &lock).await
         }
-        Command::Verify { probe } => vmx::verify::verify(ctx, probe).await,
+        Command::Verify { probe, schemas } => {
+            vmx::commands::verify::run(ctx, probe, &schemas).await
+        }
         Command::Check { keep } => vmx::check::check(ctx, keep).await,
         Command::Sandbox { stop: None } => vmx::check::sandbox(ctx).await,
         Command::Sandbox { stop: Some(dir) } => vmx::check::stop(ctx, &dir),

@@ -73,19 +73,19 @@ pub const REVISIONS: &[Revision] = &[
         version: 3,
         name: "phone-number-schema.sql",
         release: "0.2.0",
-        checksum: "8fd7e4140110d671ab732a7771b116506238236ce1b8a21f660fd1066116d728",
+        checksum: "33f97f99adaa009218723d0820ea9bb50dc1923f22ca47e8f30a22dff93f6ffb",
     },
     Revision {
         version: 4,
         name: "call-logs-schema.sql",
         release: "0.2.0",
-        checksum: "cacb69b84dcb9b31d6a9d1994653fff5bfaf751738097f4473e43149999ebc2b",
+        checksum: "d6f2364cef879efe2415b2560238bbe096c1cbdeff4875c2932ba6caf8e3f053",
     },
     Revision {
         version: 5,
         name: "missing-tables-schema.sql",
         release: "0.2.0",
-        checksum: "fa1ff6086e66b41a33bf9ad0f1fc16480736cd3f1f50c186f93ed7c86f71f58a",
+        checksum: "6cfecf8cf707b4b8f4975017fc20aec5fcf8a776a9edc6fc7b217044171406bf",
     },
 ];
 

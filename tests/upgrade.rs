@@ -413,7 +413,7 @@ fn renamed_history_row_is_reported_alike_and_repaired_by_migrate() {
     assert_exit(&vmx(&db, &["verify"]), 0);
     assert_eq!(
         db.sql("SELECT name FROM vmx.schema_history WHERE version = 3 ORDER BY superseded_at NULLS LAST"),
-        "phones.sql\nphone-number-schema.sql",
+        "phones.sql\nphone-number-schema.sql\n",
         "the wrong row stays in the trail"
     );
 }

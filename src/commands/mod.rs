@@ -5,6 +5,7 @@
 pub mod add_missing;
 pub mod migrate;
 pub mod status;
+pub mod verify;
 
 use crate::migrate::{Outcome, Progress, Step};
 use crate::output::{note, Ctx};

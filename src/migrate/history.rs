@@ -150,6 +150,11 @@ pub async fn read_all(conn: &mut PgConnection) -> Result<Vec<Applied>> {
     if !exists(&mut *conn).await? {
         return Ok(Vec::new());
     }
+    read_rows(conn).await
+}
+
+/// Every row of an existing table, in one round trip.
+async fn read_rows(conn: &mut PgConnection) -> Result<Vec<Applied>> {
     let rows = sqlx::raw_sql(
         "SELECT to_jsonb(h)::text FROM vmx.schema_history h ORDER BY h.applied_at, h.version",
     )
@@ -162,15 +167,23 @@ pub async fn read_all(conn: &mut PgConnection) -> Result<Vec<Applied>> {
         .context("cannot read vmx.schema_history")
 }
 
-/// The current rows (one per version), by version.
+/// The current rows (one per version), by version; empty when the table does not exist.
 pub async fn read(conn: &mut PgConnection) -> Result<Vec<Applied>> {
-    let mut current: Vec<Applied> = read_all(conn)
-        .await?
+    Ok(current(read_all(conn).await?))
+}
+
+/// The current rows of a table known to exist (verify knows it from its catalog document).
+pub async fn read_current(conn: &mut PgConnection) -> Result<Vec<Applied>> {
+    Ok(current(read_rows(conn).await?))
+}
+
+fn current(rows: Vec<Applied>) -> Vec<Applied> {
+    let mut current: Vec<Applied> = rows
         .into_iter()
         .filter(|a| a.superseded_at.is_none())
         .collect();
     current.sort_by_key(|a| a.version);
-    Ok(current)
+    current
 }
 
 fn parse_row(text: &str) -> Result<Applied> {

@@ -16,7 +16,7 @@ pub struct Needs {
 
 /// Fails with `VmxError::Prerequisite` naming every missing privilege.
 pub async fn require_privileges(conn: &mut PgConnection, needs: Needs) -> Result<()> {
-    let tables = crate::verify::expectations::table_names();
+    let tables = crate::spec::table_names();
     let (role, missing): (String, Vec<String>) = sqlx::query_as(
         "SELECT current_user::text, array_remove(ARRAY[
            CASE WHEN NOT has_database_privilege(current_database(), 'CREATE')

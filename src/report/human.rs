@@ -51,7 +51,7 @@ const MAX_TARGET_COLUMN: usize = 44;
 pub fn group(check: &CheckResult) -> (u8, &'static str) {
     if check.section == Section::Tables {
         let table = check.target.split('.').nth(1).unwrap_or("");
-        let missing = crate::verify::expectations::table(table).is_some_and(|t| t.missing_file);
+        let missing = crate::spec::table(table).is_some_and(|t| t.missing_file);
         return if missing {
             (1, "Missing tables (missing-tables-schema.sql)")
         } else {
@@ -259,7 +259,14 @@ pub fn render(report: &Report, options: &Options) -> String {
     if !out.is_empty() {
         out.push('\n');
     }
-    let line = summary(report);
+    // The last line is exactly `N passed, M failed` (what CI log readers
+    // look for); warnings are counted on the line before it.
+    match report.warnings() {
+        0 => {}
+        1 => out.push_str(&format!("{}\n", "1 warning".yellow())),
+        w => out.push_str(&format!("{}\n", format!("{w} warnings").yellow())),
+    }
+    let line = format!("{} passed, {} failed", report.passed(), report.failed());
     let line = if report.ok() {
         line.green().bold()
     } else {

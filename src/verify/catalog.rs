@@ -4,7 +4,7 @@
 //! tables and `public`, read with `search_path` pinned to '' so expressions
 //! come back schema-qualified; then `vmx.schema_history` when it exists.
 
-use super::expectations;
+use crate::spec as expectations;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 use sqlx::{PgConnection, Row};
@@ -23,6 +23,9 @@ pub struct Column {
     #[serde(rename = "type")]
     pub data_type: String,
     pub privileges: Vec<Grant>,
+    pub not_null: bool,
+    /// The default expression as `pg_get_expr` prints it.
+    pub default: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -31,10 +34,111 @@ pub struct Table {
     pub rls: bool,
     pub privileges: Vec<Grant>,
     pub columns: Vec<Column>,
+    /// CHECK and UNIQUE constraints.
+    pub constraints: Vec<Constraint>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Constraint {
+    pub name: String,
+    /// `pg_constraint.contype`: c check, u unique, p primary key.
+    pub kind: String,
+    pub columns: Vec<String>,
+    /// As `pg_get_constraintdef` prints it.
+    pub definition: String,
+}
+
+impl Table {
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+/// A table, view, materialized view or foreign table in an exposed schema.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Relation {
+    pub schema: String,
+    pub name: String,
+    /// `pg_class.relkind`: r table, p partitioned, v view, m materialized view, f foreign table.
+    pub kind: String,
+    pub owner: String,
+    pub rls: bool,
+    pub policies: i64,
+    /// A view with `security_invoker` (runs with the caller's rights).
+    pub security_invoker: bool,
+    /// A view or materialized view that reads `auth.users`.
+    pub reads_auth_users: bool,
+    /// API roles (anon, authenticated) that may reach it: schema USAGE and a privilege.
+    pub readers: Vec<String>,
+    pub writers: Vec<String>,
+}
+
+impl Relation {
+    pub fn qualified(&self) -> String {
+        format!("{}.{}", self.schema, self.name)
+    }
+    pub fn reachable(&self) -> bool {
+        !self.readers.is_empty() || !self.writers.is_empty()
+    }
+    /// One of the seven tables.
+    pub fn is_spec_table(&self) -> bool {
+        self.schema == "public" && crate::spec::table(&self.name).is_some()
+    }
+}
+
+/// An API role's attributes and memberships.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiRole {
+    pub name: String,
+    pub superuser: bool,
+    pub bypassrls: bool,
+    pub createrole: bool,
+    pub createdb: bool,
+    pub replication: bool,
+    /// Roles it is a member of.
+    pub member_of: Vec<String>,
+}
+
+/// A `pg_default_acl` entry that grants something to an API role or PUBLIC.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DefaultAcl {
+    /// The role whose new objects get the grant.
+    pub role: String,
+    /// `None`: every schema.
+    pub schema: Option<String>,
+    /// r tables, S sequences, f functions, T types, n schemas.
+    pub object: String,
+    pub grantee: String,
+    pub privileges: Vec<String>,
+}
+
+/// A `pg_db_role_setting` entry that applies to this database.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RoleSetting {
+    /// `None`: every role.
+    pub role: Option<String>,
+    /// `false`: every database.
+    pub this_database: bool,
+    /// `name=value`.
+    pub setting: String,
+}
+
+/// A pg_cron job, with whether its user may run the cleanup functions.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CronJob {
+    pub name: Option<String>,
+    pub schedule: String,
+    pub command: String,
+    pub database: Option<String>,
+    pub username: Option<String>,
+    pub active: bool,
+    /// Cleanup functions (signatures) the job's user may EXECUTE.
+    pub may_execute: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Policy {
+    pub schema: String,
     pub table: String,
     pub name: String,
     pub permissive: bool,
@@ -92,6 +196,8 @@ pub struct ForeignKey {
     pub references: String,
     /// `pg_constraint.confdeltype`: a no action, r restrict, c cascade, n set null, d set default.
     pub on_delete: String,
+    /// None of its (internal) triggers is disabled.
+    pub enforced: bool,
 }
 
 impl ForeignKey {
@@ -116,19 +222,31 @@ pub struct Index {
     pub definition: String,
     /// Backs a primary key or unique constraint.
     pub constraint: bool,
+    pub unique: bool,
+    /// Has a WHERE clause.
+    pub partial: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Function {
+    pub schema: String,
     /// `name(argtypes)`, e.g. `get_user_call_usage(uuid)`.
     pub signature: String,
+    pub owner: String,
     pub security_definer: bool,
+    /// Returns `trigger` (cannot be called through the API).
+    pub trigger: bool,
     pub config: Option<Vec<String>>,
     /// Roles (or `PUBLIC`) holding EXECUTE.
     pub execute: Vec<String>,
+    /// API roles (anon, authenticated) that may call it: schema USAGE and EXECUTE, directly or through PUBLIC.
+    pub callers: Vec<String>,
 }
 
 impl Function {
+    pub fn qualified(&self) -> String {
+        format!("{}.{}", self.schema, self.signature)
+    }
     pub fn pins_search_path(&self) -> bool {
         self.config
             .iter()
@@ -137,18 +255,26 @@ impl Function {
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct HistoryRow {
-    pub version: i32,
-    pub name: String,
-    pub checksum: String,
-}
-
 /// Everything the static checks look at.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Catalog {
     pub auth_users: bool,
     pub history_table: bool,
+    /// The schemas the API exposes, and where that list came from.
+    pub exposed: Vec<String>,
+    pub exposed_source: String,
+    pub relations: Vec<Relation>,
+    pub api_roles: Vec<ApiRole>,
+    pub default_acls: Vec<DefaultAcl>,
+    pub role_settings: Vec<RoleSetting>,
+    pub extensions_in_public: Vec<String>,
+    /// `cron.job` exists in this database (pg_cron installed here).
+    pub cron: bool,
+    /// The connected role may read `cron.job`.
+    pub cron_readable: bool,
+    pub database: String,
+    #[serde(skip)]
+    pub cron_jobs: Vec<CronJob>,
     pub tables: Vec<Table>,
     pub policies: Vec<Policy>,
     pub triggers: Vec<Trigger>,
@@ -156,28 +282,106 @@ pub struct Catalog {
     pub indexes: Vec<Index>,
     pub functions: Vec<Function>,
     #[serde(skip)]
-    pub history: Vec<HistoryRow>,
+    /// The current rows of `vmx.schema_history`, read by the one drift rule.
+    pub history: Vec<crate::migrate::history::Applied>,
 }
 
 impl Catalog {
     pub fn table(&self, name: &str) -> Option<&Table> {
         self.tables.iter().find(|t| t.name == name)
     }
+    /// Functions of `public` (the schema's own).
+    pub fn public_functions(&self) -> impl Iterator<Item = &Function> {
+        self.functions.iter().filter(|f| f.schema == "public")
+    }
 }
 
-/// The document query. `{TABLES}` is replaced by the seven names (constants of ours).
+/// The document query. `{TABLES}` is replaced by the seven names and
+/// `{FUNCTIONS}` by the schema's function names (constants of ours), `{SCHEMAS}` by the `--schemas` list (quoted) or `NULL`. The exposed
+/// schemas are `--schemas`, else PostgREST's `pgrst.db_schemas` (set on the
+/// `authenticator` role or the database), else `public`.
 const DOCUMENT_SQL: &str = r#"
 BEGIN READ ONLY;
 SET LOCAL search_path = '';
 WITH names AS (SELECT ARRAY[{TABLES}]::text[] AS t),
+pgrst AS (
+  SELECT trim(BOTH ' "' FROM u.x) AS schema, u.ord
+  FROM (
+    SELECT substr(c, length('pgrst.db_schemas=') + 1) AS v
+    FROM pg_catalog.pg_db_role_setting s CROSS JOIN LATERAL unnest(s.setconfig) c
+    WHERE c LIKE 'pgrst.db\_schemas=%'
+      AND (s.setrole = 0 OR s.setrole = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = 'authenticator'))
+      AND s.setdatabase IN (0, (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()))
+    ORDER BY s.setrole DESC, s.setdatabase DESC
+    LIMIT 1
+  ) v CROSS JOIN LATERAL unnest(string_to_array(v.v, ',')) WITH ORDINALITY AS u(x, ord)
+),
+exposed AS (
+  SELECT coalesce({SCHEMAS}::text[], (SELECT array_agg(schema ORDER BY ord) FROM pgrst WHERE schema <> ''), ARRAY['public']) AS s,
+         CASE WHEN {SCHEMAS}::text[] IS NOT NULL THEN '--schemas'
+              WHEN EXISTS (SELECT 1 FROM pgrst) THEN 'pgrst.db_schemas' ELSE 'default' END AS source
+),
+api AS (SELECT oid, rolname FROM pg_catalog.pg_roles WHERE rolname IN ('anon', 'authenticated')),
+nsp AS (SELECT n.oid, n.nspname FROM pg_catalog.pg_namespace n, exposed WHERE n.nspname = ANY (exposed.s)),
+auth_deps AS MATERIALIZED (
+  SELECT d.objid FROM pg_catalog.pg_depend d
+  WHERE d.refobjid = (SELECT coalesce(to_regclass('auth.users')::oid, 0))
+    AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.classid = 'pg_catalog.pg_rewrite'::regclass
+),
+auth_readers AS (SELECT r.ev_class AS oid FROM pg_catalog.pg_rewrite r WHERE r.oid IN (SELECT objid FROM auth_deps)),
+jwt_policies AS MATERIALIZED (
+  SELECT d.objid FROM pg_catalog.pg_depend d
+  WHERE d.refobjid = (SELECT coalesce(to_regprocedure('auth.jwt()')::oid, 0))
+    AND d.refclassid = 'pg_catalog.pg_proc'::regclass AND d.classid = 'pg_catalog.pg_policy'::regclass
+),
 rels AS (
   SELECT c.oid, c.relname, c.relrowsecurity, c.relacl, c.relowner
   FROM pg_catalog.pg_class c, names
   WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p') AND c.relname = ANY (names.t)
+),
+-- The seven tables' policies, and any other that a policy check could flag, found
+-- without deparsing: for PUBLIC or anon, a constant (always true or false), or
+-- reading the JWT (user_metadata).
+policy_candidates AS MATERIALIZED (
+  SELECT p.* FROM pg_catalog.pg_policy p
+  WHERE p.polrelid IN (SELECT oid FROM rels)
+     OR 0 = ANY (p.polroles) OR p.polroles && ARRAY(SELECT oid FROM api WHERE rolname = 'anon')
+     OR p.polqual::text LIKE '{CONST %' OR p.polwithcheck::text LIKE '{CONST %'
+     OR p.oid IN (SELECT objid FROM jwt_policies)
+),
+-- Functions of the exposed schemas that could be a finding (or are the schema's own):
+-- SECURITY DEFINER, a mutable search_path, owned by an API role.
+function_candidates AS MATERIALIZED (
+  SELECT p.oid FROM pg_catalog.pg_proc p
+  WHERE p.pronamespace IN (SELECT oid FROM nsp) AND p.prokind = 'f'
+    AND (p.prosecdef OR p.proconfig IS NULL
+         OR NOT ('search_path=""' = ANY (p.proconfig) OR p.proconfig::text LIKE '%search_path=%')
+         OR p.proowner IN (SELECT oid FROM api)
+         OR (p.pronamespace = 'public'::regnamespace AND p.proname = ANY (ARRAY[{FUNCTIONS}]::name[])))
+),
+-- Relations of the exposed schemas that could be a finding, so 5,000 correct tables cost
+-- one scan, not 5,000 privilege checks: a table without RLS or without policies, a view
+-- that runs as its owner or reads auth.users, every materialized view and foreign table,
+-- anything an API role owns.
+relation_candidates AS MATERIALIZED (
+  SELECT c.oid FROM pg_catalog.pg_class c
+  WHERE c.relnamespace IN (SELECT oid FROM nsp) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+    AND (c.relkind IN ('m', 'f')
+         OR c.relowner IN (SELECT oid FROM api)
+         OR (c.relkind IN ('r', 'p') AND (NOT c.relrowsecurity
+                                          OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_policy p WHERE p.polrelid = c.oid)))
+         OR (c.relkind = 'v' AND (NOT coalesce(c.reloptions::text[] && ARRAY['security_invoker=true', 'security_invoker=on', 'security_invoker=1', 'security_invoker=yes'], false)
+                                  OR c.oid IN (SELECT oid FROM auth_readers))))
 )
 SELECT json_build_object(
   'auth_users', to_regclass('auth.users') IS NOT NULL,
   'history_table', to_regclass('vmx.schema_history') IS NOT NULL,
+  'cron', to_regclass('cron.job') IS NOT NULL,
+  'cron_readable', to_regclass('cron.job') IS NOT NULL AND has_schema_privilege('cron', 'USAGE')
+                   AND has_table_privilege('cron.job', 'SELECT'),
+  'database', current_database(),
+  'exposed', (SELECT to_json(s) FROM exposed),
+  'exposed_source', (SELECT source FROM exposed),
   'tables', (SELECT coalesce(json_agg(json_build_object(
       'name', r.relname,
       'rls', r.relrowsecurity,
@@ -188,22 +392,50 @@ SELECT json_build_object(
       'columns', (SELECT coalesce(json_agg(json_build_object(
             'name', at.attname,
             'type', format_type(at.atttypid, at.atttypmod),
+            'not_null', at.attnotnull,
+            'default', (SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d WHERE d.adrelid = at.attrelid AND d.adnum = at.attnum),
             'privileges', (SELECT coalesce(json_agg(json_build_object(
                   'grantee', CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(x.grantee) END,
                   'privilege', x.privilege_type)), '[]')
                 FROM aclexplode(at.attacl) x)) ORDER BY at.attnum), '[]')
-          FROM pg_attribute at WHERE at.attrelid = r.oid AND at.attnum > 0 AND NOT at.attisdropped)
+          FROM pg_attribute at WHERE at.attrelid = r.oid AND at.attnum > 0 AND NOT at.attisdropped),
+      'constraints', (SELECT coalesce(json_agg(json_build_object(
+            'name', k.conname, 'kind', k.contype,
+            'columns', (SELECT coalesce(json_agg(a.attname ORDER BY u.ord), '[]') FROM unnest(k.conkey) WITH ORDINALITY u(num, ord)
+                        JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.num),
+            'definition', pg_get_constraintdef(k.oid)) ORDER BY k.conname), '[]')
+          FROM pg_constraint k WHERE k.conrelid = r.oid AND k.contype IN ('c', 'u', 'p'))
     )), '[]') FROM rels r),
+  'relations', (SELECT coalesce(json_agg(json_build_object(
+      'schema', n.nspname, 'name', c.relname, 'kind', c.relkind,
+      'owner', pg_get_userbyid(c.relowner),
+      'rls', c.relrowsecurity,
+      'policies', (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid),
+      'security_invoker', coalesce(c.reloptions::text[] && ARRAY['security_invoker=true', 'security_invoker=on', 'security_invoker=1', 'security_invoker=yes'], false),
+      'reads_auth_users', c.oid IN (SELECT oid FROM auth_readers),
+      'readers', (SELECT coalesce(json_agg(a.rolname ORDER BY a.rolname), '[]') FROM api a
+                  WHERE has_schema_privilege(a.oid, n.oid, 'USAGE') AND has_any_column_privilege(a.oid, c.oid, 'SELECT')),
+      'writers', (SELECT coalesce(json_agg(a.rolname ORDER BY a.rolname), '[]') FROM api a
+                  WHERE has_schema_privilege(a.oid, n.oid, 'USAGE')
+                    AND (has_any_column_privilege(a.oid, c.oid, 'INSERT, UPDATE') OR has_table_privilege(a.oid, c.oid, 'DELETE, TRUNCATE')))
+    ) ORDER BY n.nspname, c.relname), '[]')
+    FROM relation_candidates k
+    CROSS JOIN LATERAL (SELECT * FROM pg_catalog.pg_class c WHERE c.oid = k.oid OFFSET 0) c
+    JOIN nsp n ON n.oid = c.relnamespace
+    WHERE NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_catalog.pg_class'::regclass AND e.objid = c.oid AND e.deptype = 'e')),
   'policies', (SELECT coalesce(json_agg(json_build_object(
-      'table', r.relname,
+      'schema', n.nspname,
+      'table', c.relname,
       'name', p.polname,
       'permissive', p.polpermissive,
       'command', CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE' WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,
       'roles', (SELECT coalesce(json_agg(CASE WHEN ro = 0 THEN 'public' ELSE pg_get_userbyid(ro) END), '[]') FROM unnest(p.polroles) ro),
       'using', pg_get_expr(p.polqual, p.polrelid),
       'with_check', pg_get_expr(p.polwithcheck, p.polrelid)
-    ) ORDER BY r.relname, p.polname), '[]')
-    FROM pg_policy p JOIN rels r ON r.oid = p.polrelid),
+    ) ORDER BY n.nspname, c.relname, p.polname), '[]')
+    FROM policy_candidates p
+    CROSS JOIN LATERAL (SELECT c.relname, c.relnamespace FROM pg_catalog.pg_class c WHERE c.oid = p.polrelid OFFSET 0) c
+    JOIN nsp n ON n.oid = c.relnamespace),
   'triggers', (SELECT coalesce(json_agg(json_build_object(
       'schema', n.nspname, 'table', c.relname, 'name', t.tgname,
       'enabled', t.tgenabled, 'tgtype', t.tgtype, 'function', f.proname
@@ -213,13 +445,14 @@ SELECT json_build_object(
     JOIN pg_namespace n ON n.oid = c.relnamespace
     JOIN pg_proc f ON f.oid = t.tgfoid
     WHERE NOT t.tgisinternal
-      AND (c.oid IN (SELECT oid FROM rels) OR (n.nspname = 'auth' AND c.relname = 'users'))),
+      AND t.tgrelid IN (SELECT oid FROM rels UNION ALL SELECT coalesce(to_regclass('auth.users')::oid, 0))),
   'foreign_keys', (SELECT coalesce(json_agg(json_build_object(
       'table', r.relname, 'name', k.conname,
       'columns', (SELECT json_agg(a.attname ORDER BY u.ord) FROM unnest(k.conkey) WITH ORDINALITY u(num, ord)
                   JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.num),
       'references', k.confrelid::regclass::text,
-      'on_delete', k.confdeltype
+      'on_delete', k.confdeltype,
+      'enforced', NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgconstraint = k.oid AND t.tgenabled = 'D')
     ) ORDER BY r.relname, k.conname), '[]')
     FROM pg_constraint k JOIN rels r ON r.oid = k.conrelid WHERE k.contype = 'f'),
   'indexes', (SELECT coalesce(json_agg(json_build_object(
@@ -227,29 +460,101 @@ SELECT json_build_object(
       'columns', (SELECT json_agg(a.attname ORDER BY u.ord) FROM unnest(i.indkey::int2[]) WITH ORDINALITY u(num, ord)
                   LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = u.num),
       'definition', regexp_replace(pg_get_indexdef(i.indexrelid), '^.* USING ', ''),
-      'constraint', EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid AND k.contype IN ('p', 'u', 'x'))
+      'constraint', EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conrelid = i.indrelid AND k.conindid = i.indexrelid AND k.contype IN ('p', 'u', 'x')),
+      'unique', i.indisunique,
+      'partial', i.indpred IS NOT NULL
     ) ORDER BY r.relname, ic.relname), '[]')
     FROM pg_index i JOIN rels r ON r.oid = i.indrelid JOIN pg_class ic ON ic.oid = i.indexrelid),
   'functions', (SELECT coalesce(json_agg(json_build_object(
+      'schema', n.nspname,
       'signature', format('%s(%s)', p.proname, oidvectortypes(p.proargtypes)),
+      'owner', pg_get_userbyid(p.proowner),
       'security_definer', p.prosecdef,
+      'trigger', p.prorettype = 'pg_catalog.trigger'::regtype,
       'config', p.proconfig,
       'execute', (SELECT coalesce(json_agg(CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END), '[]')
-                  FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a WHERE a.privilege_type = 'EXECUTE')
-    ) ORDER BY p.proname), '[]')
-    FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace AND p.prokind = 'f')
+                  FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a WHERE a.privilege_type = 'EXECUTE'),
+      'callers', (SELECT coalesce(json_agg(a.rolname ORDER BY a.rolname), '[]') FROM api a
+                  WHERE has_schema_privilege(a.oid, n.oid, 'USAGE') AND has_function_privilege(a.oid, p.oid, 'EXECUTE'))
+    ) ORDER BY n.nspname, p.proname), '[]')
+    FROM function_candidates k
+    CROSS JOIN LATERAL (SELECT * FROM pg_catalog.pg_proc p WHERE p.oid = k.oid OFFSET 0) p
+    JOIN nsp n ON n.oid = p.pronamespace
+    WHERE NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_catalog.pg_proc'::regclass AND e.objid = p.oid AND e.deptype = 'e')),
+  'api_roles', (SELECT coalesce(json_agg(json_build_object(
+      'name', r.rolname, 'superuser', r.rolsuper, 'bypassrls', r.rolbypassrls, 'createrole', r.rolcreaterole,
+      'createdb', r.rolcreatedb, 'replication', r.rolreplication,
+      'member_of', (SELECT coalesce(json_agg(pg_get_userbyid(m.roleid) ORDER BY 1), '[]') FROM pg_auth_members m WHERE m.member = r.oid)
+    ) ORDER BY r.rolname), '[]') FROM pg_roles r WHERE r.oid IN (SELECT oid FROM api)),
+  'default_acls', (SELECT coalesce(json_agg(json_build_object(
+      'role', pg_get_userbyid(d.defaclrole),
+      'schema', CASE WHEN d.defaclnamespace = 0 THEN NULL ELSE d.defaclnamespace::regnamespace::text END,
+      'object', d.defaclobjtype,
+      'grantee', CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END,
+      'privileges', (SELECT json_agg(x.privilege_type ORDER BY x.privilege_type) FROM aclexplode(d.defaclacl) x WHERE x.grantee = a.grantee)
+    )), '[]')
+    FROM pg_default_acl d CROSS JOIN LATERAL (SELECT DISTINCT y.grantee FROM aclexplode(d.defaclacl) y) a
+    WHERE d.defaclobjtype IN ('r', 'S', 'f')
+      AND (a.grantee IN (SELECT oid FROM api) OR (a.grantee = 0 AND d.defaclobjtype <> 'f'))
+      AND (d.defaclnamespace = 0 OR d.defaclnamespace IN (SELECT oid FROM nsp))),
+  'role_settings', (SELECT coalesce(json_agg(json_build_object(
+      'role', CASE WHEN s.setrole = 0 THEN NULL ELSE pg_get_userbyid(s.setrole) END,
+      'this_database', s.setdatabase <> 0,
+      'setting', c)), '[]')
+    FROM pg_db_role_setting s CROSS JOIN LATERAL unnest(s.setconfig) c
+    WHERE s.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname = current_database()))
+      AND (c ILIKE 'session\_replication\_role=%' OR c ILIKE 'row\_security=%')),
+  'extensions_in_public', (SELECT coalesce(json_agg(e.extname ORDER BY e.extname), '[]') FROM pg_extension e
+                           WHERE e.extnamespace = 'public'::regnamespace)
 )::text;
 COMMIT;
 "#;
 
-/// Reads the catalog: one batch for the document, one query for the history.
-pub async fn read(conn: &mut PgConnection) -> Result<Catalog> {
-    let names = expectations::table_names()
+/// pg_cron's jobs, when `cron.job` exists. `{CLEANUP}` is the cleanup functions' signatures.
+const CRON_SQL: &str = r#"
+SELECT coalesce(json_agg(json_build_object(
+  'name', j.jobname, 'schedule', j.schedule, 'command', j.command, 'database', j.database,
+  'username', j.username, 'active', j.active,
+  'may_execute', (SELECT coalesce(json_agg(f), '[]') FROM unnest(ARRAY[{CLEANUP}]::text[]) f
+                  WHERE pg_catalog.to_regprocedure('public.' || f) IS NOT NULL
+                    AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = j.username)
+                    AND pg_catalog.has_function_privilege(j.username, pg_catalog.to_regprocedure('public.' || f), 'EXECUTE'))
+) ORDER BY j.jobid), '[]')::text
+FROM cron.job j
+"#;
+
+/// A text array literal of `items`, quoted.
+fn text_array(items: &[&str]) -> String {
+    let quoted: Vec<String> = items
         .iter()
-        .map(|n| format!("'{n}'"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let sql = DOCUMENT_SQL.replace("{TABLES}", &names);
+        .map(|s| format!("'{}'", s.replace('\'', "''")))
+        .collect();
+    format!("ARRAY[{}]", quoted.join(", "))
+}
+
+/// Reads the catalog: one batch for the document, one query for the history.
+/// `schemas`: the exposed schemas from `--schemas` (empty: PostgREST's
+/// setting, else `public`).
+pub async fn read(conn: &mut PgConnection, schemas: &[String]) -> Result<Catalog> {
+    let names = text_array(&expectations::table_names());
+    let names = names.trim_start_matches("ARRAY[").trim_end_matches(']');
+    let schemas = if schemas.is_empty() {
+        "NULL".to_string()
+    } else {
+        text_array(&schemas.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let functions: Vec<&str> = expectations::FUNCTIONS
+        .iter()
+        .map(|f| f.signature.split('(').next().unwrap_or(f.signature))
+        .collect();
+    let functions = text_array(&functions);
+    let sql = DOCUMENT_SQL
+        .replace("{TABLES}", names)
+        .replace(
+            "{FUNCTIONS}",
+            functions.trim_start_matches("ARRAY[").trim_end_matches(']'),
+        )
+        .replace("{SCHEMAS}", &schemas);
     let rows = sqlx::raw_sql(&sql)
         .fetch_all(&mut *conn)
         .await
@@ -261,26 +566,23 @@ pub async fn read(conn: &mut PgConnection) -> Result<Catalog> {
         .context("cannot read the catalog document")?;
     let mut catalog: Catalog =
         serde_json::from_str(&text).context("cannot parse the catalog document")?;
-    if catalog.history_table {
-        // Simple protocol: one round trip, no prepared statement.
-        let rows = sqlx::raw_sql(
-            "SELECT version, name, checksum FROM vmx.schema_history h
-             WHERE to_jsonb(h) ->> 'superseded_at' IS NULL ORDER BY version",
-        )
-        .fetch_all(&mut *conn)
-        .await
-        .context("cannot read vmx.schema_history")?;
-        catalog.history = rows
+    if catalog.cron_readable {
+        let cleanup: Vec<&str> = expectations::FUNCTIONS
             .iter()
-            .map(|r| {
-                Ok(HistoryRow {
-                    version: r.try_get("version")?,
-                    name: r.try_get("name")?,
-                    checksum: r.try_get("checksum")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .context("cannot read vmx.schema_history")?;
+            .filter(|f| f.cleanup)
+            .map(|f| f.signature)
+            .collect();
+        let sql = CRON_SQL.replace("{CLEANUP}", &text_array(&cleanup));
+        let text: String = sqlx::raw_sql(&sql)
+            .fetch_one(&mut *conn)
+            .await
+            .context("cannot read cron.job")?
+            .try_get(0)
+            .context("cannot read cron.job")?;
+        catalog.cron_jobs = serde_json::from_str(&text).context("cannot parse cron.job")?;
+    }
+    if catalog.history_table {
+        catalog.history = crate::migrate::history::read_current(&mut *conn).await?;
     }
     Ok(catalog)
 }

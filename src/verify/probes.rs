@@ -17,8 +17,9 @@
 //! Nothing persists: the tests compare row counts of the seven tables and of
 //! `auth.users` before and after.
 
-use super::expectations::{self as expect, TableSpec};
-use crate::report::{CheckResult, Section};
+use super::checks::CheckId;
+use crate::report::CheckResult;
+use crate::spec::{self as expect, TableSpec};
 use anyhow::{Context, Result};
 use sqlx::{Connection, PgConnection, Row};
 use uuid::Uuid;
@@ -194,11 +195,11 @@ fn owned_by(spec: &TableSpec, owner: Uuid) -> String {
     )
 }
 
-fn probe_result(id: &str, target: &str, ok: bool, detail: String, remedy: &str) -> CheckResult {
+fn probe_result(id: CheckId, target: &str, ok: bool, detail: String, remedy: &str) -> CheckResult {
     if ok {
-        CheckResult::pass(id, Section::Probes, target, detail)
+        id.pass(target, detail)
     } else {
-        CheckResult::fail(id, Section::Probes, target, detail, remedy)
+        id.fail(target, detail, remedy)
     }
 }
 
@@ -218,10 +219,7 @@ pub async fn run(conn: &mut PgConnection) -> Result<Vec<CheckResult>> {
     tx.rollback().await.context("cannot roll the probes back")?;
     // A probe that cannot even run (e.g. the role may not SET ROLE) is a failed check, not a crash.
     Ok(results.unwrap_or_else(|e| {
-        vec![CheckResult::fail(
-            "probe-run",
-            Section::Probes,
-            "probes",
+        vec![CheckId::ProbeRun.fail("probes",
             format!("the probes could not run: {e:#}"),
             "run --probe as a role that is a member of anon, authenticated and service_role (Supabase's postgres)",
         )]
@@ -253,9 +251,7 @@ async fn run_in(p: &mut Probe<'_>) -> Result<Vec<CheckResult>> {
             )
             .await?;
         if let Outcome::Refused { .. } = o {
-            out.push(CheckResult::fail(
-                "probe-sign-up",
-                Section::Probes,
+            out.push(CheckId::ProbeSignUp.fail(
                 "auth.users",
                 format!("cannot create a probe user: {}", o.describe()),
                 "run the probes as a role that may insert into auth.users (Supabase's postgres)",
@@ -278,7 +274,7 @@ async fn run_in(p: &mut Probe<'_>) -> Result<Vec<CheckResult>> {
         )
         .await?;
     out.push(probe_result(
-        "probe-sign-up",
+        CheckId::ProbeSignUp,
         "auth.users.on_auth_user_created",
         profiles.value() == Some(2) && limits.value() == Some(2),
         format!(
@@ -288,6 +284,8 @@ async fn run_in(p: &mut Probe<'_>) -> Result<Vec<CheckResult>> {
         ),
         "check the triggers on_auth_user_created and on_profile_created_create_limits",
     ));
+
+    out.push(sign_up_without_profile(p).await?);
 
     // B's rows, written as the webhooks and jobs do (service_role).
     let mut setup_errors = Vec::new();
@@ -331,6 +329,7 @@ async fn run_in(p: &mut Probe<'_>) -> Result<Vec<CheckResult>> {
     out.push(usage_counted_once(p, &f).await?);
     out.extend(functions_reveal_nothing(p, &f).await?);
     out.extend(cleanup_service_only(p).await?);
+    out.extend(cleanup_deletes_expired(p, &f).await?);
     out.push(cascade(p, &f).await?);
     Ok(out)
 }
@@ -417,7 +416,7 @@ async fn isolation(
             leaks.join("; ")
         };
         out.push(probe_result(
-            "probe-isolation",
+            CheckId::ProbeIsolation,
             &format!("public.{}", spec.name),
             leaks.is_empty(),
             detail,
@@ -451,7 +450,7 @@ async fn anon_sees_nothing(p: &mut Probe<'_>, f: &Fixture) -> Result<CheckResult
         }
     }
     Ok(probe_result(
-        "probe-anon",
+        CheckId::ProbeAnon,
         "anon",
         leaks.is_empty(),
         if leaks.is_empty() {
@@ -508,7 +507,7 @@ async fn no_self_escalation(p: &mut Probe<'_>, f: &Fixture) -> Result<Vec<CheckR
             }
         }
         out.push(probe_result(
-            "probe-no-self-escalation",
+        CheckId::ProbeNoSelfEscalation,
             &format!("public.{table}"),
             raised.is_empty(),
             if raised.is_empty() {
@@ -522,7 +521,39 @@ async fn no_self_escalation(p: &mut Probe<'_>, f: &Fixture) -> Result<Vec<CheckR
     Ok(out)
 }
 
+/// As A: exactly as many assistants as A's `user_limits.max_assistants` (read,
+/// not assumed) may exist; the next insert is refused with the limit's SQLSTATE.
 async fn assistant_limit(p: &mut Probe<'_>, f: &Fixture) -> Result<CheckResult> {
+    const MOST: i64 = 100;
+    let target = "public.assistants";
+    let remedy = "restore the trigger enforce_assistant_limit (`vmx migrate`)";
+    p.act_as(Actor::Service).await?;
+    let max = p
+        .attempt(
+            &format!(
+                "SELECT max_assistants::bigint FROM public.user_limits WHERE user_id = {}",
+                lit(f.a)
+            ),
+            true,
+        )
+        .await?;
+    let Some(max) = max.value() else {
+        return Ok(CheckId::ProbeAssistantLimit.fail(
+            target,
+            format!(
+                "probe setup failed: cannot read user A's max_assistants from public.user_limits ({})",
+                max.describe()
+            ),
+            "check that sign-up creates the user_limits row (trigger on_profile_created_create_limits)",
+        ));
+    };
+    if !(0..=MOST).contains(&max) {
+        return Ok(CheckId::ProbeAssistantLimit.fail(
+            target,
+            format!("a new user's plan allows {max} assistants; the probe tries at most {MOST}"),
+            "check the default of public.user_limits.max_assistants (free plan: 1)",
+        ));
+    }
     p.act_as(Actor::User(f.a)).await?;
     let count = p
         .attempt(
@@ -533,22 +564,206 @@ async fn assistant_limit(p: &mut Probe<'_>, f: &Fixture) -> Result<CheckResult> 
             true,
         )
         .await?;
-    let second = p
-        .attempt(&insert_sql("assistants", f.a, f, 5), false)
+    let Some(mut count) = count.value() else {
+        return Ok(CheckId::ProbeAssistantLimit.fail(
+            target,
+            format!(
+                "probe setup failed: cannot count user A's assistants ({})",
+                count.describe()
+            ),
+            remedy,
+        ));
+    };
+    // Fill up to the limit (kept), each insert must succeed.
+    let mut n = 10;
+    while count < max {
+        let o = p
+            .attempt(&insert_sql("assistants", f.a, f, n), true)
+            .await?;
+        if let Outcome::Refused { .. } = o {
+            return Ok(CheckId::ProbeAssistantLimit.fail(
+                target,
+                format!(
+                    "the plan allows {max} assistants but assistant {} of user A was {}",
+                    count + 1,
+                    o.describe()
+                ),
+                remedy,
+            ));
+        }
+        count += 1;
+        n += 1;
+    }
+    let next = p
+        .attempt(&insert_sql("assistants", f.a, f, n), false)
         .await?;
-    let ok = count.value() == Some(expect::FREE_PLAN_ASSISTANTS)
-        && second.refused_with(expect::LIMIT_SQLSTATE);
+    let ok = next.refused_with(expect::LIMIT_SQLSTATE);
     Ok(probe_result(
-        "probe-assistant-limit",
-        "public.assistants",
+        CheckId::ProbeAssistantLimit,
+        target,
         ok,
         format!(
-            "free plan with {} assistant(s): another one {}",
-            count.value().map_or("?".into(), |n| n.to_string()),
-            second.describe()
+            "plan allows {max} assistant(s) (user_limits.max_assistants); with {count}, another one {}",
+            next.describe()
         ),
-        "restore the trigger enforce_assistant_limit (`vmx migrate`)",
+        remedy,
     ))
+}
+
+/// A sign-up whose profile cannot be created still succeeds: the trigger must
+/// not break Supabase Auth. The profile insert is made to fail for this one
+/// user by a CHECK added in a savepoint; rolling back to it drops the CHECK
+/// and releases its lock on `profiles` at once (bounded by `lock_timeout`).
+async fn sign_up_without_profile(p: &mut Probe<'_>) -> Result<CheckResult> {
+    const TARGET: &str = "auth.users.on_auth_user_created";
+    p.act_as(Actor::Admin).await?;
+    let c = Uuid::new_v4();
+    sqlx::raw_sql("SAVEPOINT vmx_no_profile")
+        .execute(&mut *p.conn)
+        .await?;
+    let blocked = sqlx::raw_sql(&format!(
+        "ALTER TABLE public.profiles ADD CONSTRAINT vmx_probe_no_profile CHECK (id <> {}) NOT VALID",
+        lit(c)
+    ))
+    .execute(&mut *p.conn)
+    .await;
+    let result = match blocked {
+        Err(e) => Ok(CheckId::ProbeSignUpWithoutProfile.fail(
+            TARGET,
+            format!("the probe could not make a profile fail to be created: {e}"),
+            "run `vmx verify --probe` as the role that owns public.profiles",
+        )),
+        Ok(_) => sign_up_blocked(p, c).await,
+    };
+    sqlx::raw_sql("ROLLBACK TO SAVEPOINT vmx_no_profile; RELEASE SAVEPOINT vmx_no_profile")
+        .execute(&mut *p.conn)
+        .await?;
+    result
+}
+
+async fn sign_up_blocked(p: &mut Probe<'_>, c: Uuid) -> Result<CheckResult> {
+    let o = p
+        .attempt(
+            &format!(
+                "WITH u AS (INSERT INTO auth.users (id, email, raw_user_meta_data) VALUES ({}, NULL, '{{}}') RETURNING id)
+                 SELECT count(*) FROM u",
+                lit(c)
+            ),
+            true,
+        )
+        .await?;
+    let signed_up = o.value() == Some(1);
+    let profile = if signed_up {
+        p.attempt(
+            &format!("SELECT count(*) FROM public.profiles WHERE id = {}", lit(c)),
+            true,
+        )
+        .await?
+        .value()
+    } else {
+        None
+    };
+    Ok(probe_result(
+        CheckId::ProbeSignUpWithoutProfile,
+        "auth.users.on_auth_user_created",
+        signed_up && profile == Some(0),
+        match (signed_up, profile) {
+            (true, Some(0)) => {
+                "a sign-up whose profile could not be created succeeded; the profile was skipped"
+                    .to_string()
+            }
+            (true, _) => "the probe's blocked profile was created anyway: the probe proved nothing"
+                .to_string(),
+            (false, _) => format!(
+                "a sign-up whose profile could not be created FAILED: {}",
+                o.describe()
+            ),
+        },
+        "make handle_new_user catch errors from the profile insert (`vmx migrate`)",
+    ))
+}
+
+/// As service_role: each cleanup function deletes an expired demo user and
+/// returns a count that includes it. Setup that fails is a failure.
+async fn cleanup_deletes_expired(p: &mut Probe<'_>, f: &Fixture) -> Result<Vec<CheckResult>> {
+    let mut out = Vec::new();
+    for (i, spec) in expect::FUNCTIONS.iter().filter(|s| s.cleanup).enumerate() {
+        let target = format!("public.{}", spec.signature);
+        let name = spec.signature.trim_end_matches("()");
+        let d = Uuid::new_v4();
+        p.act_as(Actor::Admin).await?;
+        sqlx::raw_sql("SAVEPOINT vmx_cleanup")
+            .execute(&mut *p.conn)
+            .await?;
+        let setup = p
+            .attempt(
+                &format!(
+                    "WITH u AS (INSERT INTO auth.users (id, email, raw_user_meta_data)
+                       VALUES ({}, 'vmx-probe-d{i}-{}@probe.invalid', '{{}}') RETURNING id) SELECT count(*) FROM u",
+                    lit(d),
+                    f.tag
+                ),
+                true,
+            )
+            .await?;
+        let expired = if setup.value() == Some(1) {
+            p.attempt(
+                &format!(
+                    "WITH x AS (UPDATE public.profiles SET is_demo_user = true, demo_expires_at = now() - interval '1 day'
+                       WHERE id = {} RETURNING 1) SELECT count(*) FROM x",
+                    lit(d)
+                ),
+                true,
+            )
+            .await?
+        } else {
+            setup
+        };
+        let result = if expired.value() != Some(1) {
+            CheckId::ProbeCleanupDeletesExpired.fail(
+                &target,
+                format!(
+                    "probe setup failed: cannot create an expired demo user ({})",
+                    expired.describe()
+                ),
+                "check that sign-up creates the profile (trigger on_auth_user_created)",
+            )
+        } else {
+            p.act_as(Actor::Service).await?;
+            let ran = p
+                .attempt(&format!("SELECT public.{name}()::bigint"), true)
+                .await?;
+            p.act_as(Actor::Admin).await?;
+            let left = p
+                .attempt(
+                    &format!("SELECT count(*) FROM auth.users WHERE id = {}", lit(d)),
+                    true,
+                )
+                .await?;
+            let ok = ran.value().is_some_and(|n| n >= 1) && left.value() == Some(0);
+            probe_result(
+                CheckId::ProbeCleanupDeletesExpired,
+                &target,
+                ok,
+                format!(
+                    "as service_role with a demo expired yesterday: {}; the user is {}",
+                    ran.describe(),
+                    match left.value() {
+                        Some(0) => "gone".to_string(),
+                        Some(_) => "still there".to_string(),
+                        None => format!("unknown ({})", left.describe()),
+                    }
+                ),
+                &format!("restore public.{} (`vmx migrate`)", spec.signature),
+            )
+        };
+        // Back to before this user existed: the next function gets its own.
+        sqlx::raw_sql("ROLLBACK TO SAVEPOINT vmx_cleanup; RELEASE SAVEPOINT vmx_cleanup")
+            .execute(&mut *p.conn)
+            .await?;
+        out.push(result);
+    }
+    Ok(out)
 }
 
 async fn usage_counted_once(p: &mut Probe<'_>, f: &Fixture) -> Result<CheckResult> {
@@ -614,9 +829,9 @@ async fn usage_counted_once(p: &mut Probe<'_>, f: &Fixture) -> Result<CheckResul
         && total == Some(120)
         && logs == Some(1)
         && status == Some(1);
-    let show = |v: Option<i64>| v.map_or("?".to_string(), |v| v.to_string());
+    let show = |v: Option<i64>| v.map_or("unknown".to_string(), |v| v.to_string());
     Ok(probe_result(
-        "probe-usage-counted-once",
+        CheckId::ProbeUsageCountedOnce,
         "public.call_logs",
         ok,
         format!(
@@ -659,7 +874,7 @@ async fn functions_reveal_nothing(p: &mut Probe<'_>, f: &Fixture) -> Result<Vec<
             && anon.refused_with("42501")
             && matches!(own, Outcome::Ok { .. });
         out.push(probe_result(
-            "probe-function-own-id-only",
+        CheckId::ProbeFunctionOwnIdOnly,
             &format!("public.{}", spec.signature),
             ok,
             format!(
@@ -692,7 +907,7 @@ async fn cleanup_service_only(p: &mut Probe<'_>) -> Result<Vec<CheckResult>> {
             }
         }
         out.push(probe_result(
-            "probe-cleanup-service-only",
+            CheckId::ProbeCleanupServiceOnly,
             &format!("public.{}", spec.signature),
             ran.is_empty(),
             if ran.is_empty() {
@@ -732,7 +947,7 @@ async fn cascade(p: &mut Probe<'_>, f: &Fixture) -> Result<CheckResult> {
     }
     let ok = matches!(deleted, Outcome::Ok { rows: 1, .. }) && left.is_empty();
     Ok(probe_result(
-        "probe-cascade",
+        CheckId::ProbeCascade,
         "auth.users",
         ok,
         if ok {

@@ -1,5 +1,5 @@
-//! What the schema must look like, written once as data (docs/schema-design.md).
-//! Read by the checks, the probes and the tests.
+//! What the seven tables must look like, written once as data
+//! (docs/schema-design.md). Read by verify's checks and probes, migrate and the tests.
 
 /// One of the seven tables.
 #[derive(Debug, Clone, Copy)]
@@ -533,3 +533,85 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
 /// The free plan's assistant limit and the SQLSTATE the limit raises.
 pub const FREE_PLAN_ASSISTANTS: i64 = 1;
 pub const LIMIT_SQLSTATE: &str = "VX001";
+
+// ------------------------------------------------------------ structure that carries promises
+
+/// Columns that must be NOT NULL: (table, column). Primary keys are NOT NULL anyway.
+/// (`profiles.email` may be NULL since 0.2.0: phone-only sign-ups, promise 13.)
+pub const NOT_NULL: &[(&str, &str)] = &[
+    ("assistants", "user_id"),
+    ("assistants", "name"),
+    ("assistants", "configuration"),
+    ("phone_numbers", "user_id"),
+    ("phone_numbers", "phone_number"),
+    ("phone_numbers", "friendly_name"),
+    ("call_logs", "user_id"),
+    ("user_limits", "user_id"),
+    ("usage_logs", "user_id"),
+    ("usage_logs", "action_type"),
+    ("call_analytics", "user_id"),
+    ("call_analytics", "period_start"),
+    ("call_analytics", "period_end"),
+];
+
+/// Defaults that carry a promise: (table, column, default as written in the SQL).
+/// Compared after normalising spacing, parentheses and casts.
+pub const DEFAULTS: &[(&str, &str, &str)] = &[
+    ("profiles", "is_demo_user", "true"),
+    ("profiles", "demo_expires_at", "now() + '7 days'::interval"),
+    ("user_limits", "plan_type", "'free'::text"),
+    ("user_limits", "max_assistants", "1"),
+    ("user_limits", "max_call_time_seconds", "600"),
+    ("user_limits", "current_assistants", "0"),
+    ("user_limits", "used_call_time_seconds", "0"),
+];
+
+/// CHECK constraints that restrict a column to a set of values: (table, column, values).
+pub const VALUE_CHECKS: &[(&str, &str, &[&str])] = &[
+    (
+        "call_logs",
+        "status",
+        &[
+            "completed",
+            "failed",
+            "no-answer",
+            "busy",
+            "in_progress",
+            "cancelled",
+        ],
+    ),
+    (
+        "user_limits",
+        "plan_type",
+        &["free", "pro", "business", "enterprise"],
+    ),
+    ("phone_numbers", "provider", &["twilio", "vapi"]),
+    (
+        "call_analytics",
+        "period_type",
+        &["daily", "weekly", "monthly"],
+    ),
+];
+
+/// Column sets that must be unique, with the rows they cover (None: all, by a
+/// UNIQUE constraint or a full unique index; Some: a partial unique index with
+/// this predicate): the webhook idempotency key, one limits row per user, one
+/// owner per verified (routable) number — unverified claims may repeat (promise 12).
+pub const UNIQUE_KEYS: &[(&str, &[&str], Option<&str>)] = &[
+    ("call_logs", &["vapi_call_id"], None),
+    ("user_limits", &["user_id"], None),
+    (
+        "phone_numbers",
+        &["phone_number"],
+        Some("verified_at IS NOT NULL"),
+    ),
+];
+
+/// The index the dashboard's latest-calls query needs: (table, key as `pg_get_indexdef` prints it after USING).
+pub const LATEST_CALLS_INDEX: (&str, &str) = ("call_logs", "btree (user_id, started_at DESC)");
+
+/// The SQL that schedules the demo cleanup with pg_cron.
+pub const CLEANUP_SCHEDULE_SQL: &str = "SELECT cron.schedule('vmx-cleanup-demo-users', '17 3 * * *', 'select public.cleanup_demo_users_with_call_limits()')";
+
+/// The API roles PostgREST switches to for requests (service_role bypasses RLS by design).
+pub const REQUEST_ROLES: &[&str] = &["anon", "authenticated"];

@@ -1,0 +1,143 @@
+//! Foreign keys: ON DELETE actions and their indexes.
+
+use super::*;
+
+pub fn fk_on_delete(cat: &Catalog) -> Vec<CheckResult> {
+    expect::FOREIGN_KEYS
+        .iter()
+        .filter(|spec| cat.table(spec.table).is_some())
+        .map(|spec| {
+            let target = format!("public.{}.{}", spec.table, spec.column);
+            let want = format!("→ {} ON DELETE {}", spec.references, spec.on_delete);
+            let fk = cat.foreign_keys.iter().find(|k| {
+                k.table == spec.table
+                    && k.columns == [spec.column]
+                    && k.references == spec.references
+            });
+            match fk {
+                Some(k) if !k.enforced => CheckId::FkOnDelete.fail(
+                    target,
+                    format!(
+                        "{} is not enforced: its triggers are disabled (ALTER TABLE … DISABLE TRIGGER ALL), so ON DELETE {} does nothing",
+                        k.name, spec.on_delete
+                    ),
+                    format!(
+                        "ALTER TABLE public.{} ENABLE TRIGGER ALL; ALTER TABLE {} ENABLE TRIGGER ALL",
+                        spec.table, spec.references
+                    ),
+                ),
+                Some(k) if k.on_delete_action() == spec.on_delete => {
+                    CheckId::FkOnDelete.pass(target, want)
+                }
+                Some(k) => CheckId::FkOnDelete.fail(
+                    target,
+                    format!(
+                        "{} is ON DELETE {} (expected {want})",
+                        k.name,
+                        k.on_delete_action()
+                    ),
+                    format!(
+                        "recreate {} with ON DELETE {} (`vmx migrate` does)",
+                        k.name, spec.on_delete
+                    ),
+                ),
+                None => CheckId::FkOnDelete.fail(
+                    target,
+                    format!("foreign key is missing (expected {want})"),
+                    MIGRATE,
+                ),
+            }
+        })
+        .collect()
+}
+
+pub fn fk_indexed(cat: &Catalog) -> Vec<CheckResult> {
+    let found = cat
+        .foreign_keys
+        .iter()
+        .filter(|k| {
+            !cat.indexes.iter().any(|i| {
+                i.table == k.table
+                    && i.columns.len() >= k.columns.len()
+                    && i.columns
+                        .iter()
+                        .zip(&k.columns)
+                        .all(|(a, b)| a.as_deref() == Some(b.as_str()))
+            })
+        })
+        .map(|k| {
+            CheckId::FkIndexed.warn(
+                format!("public.{}.{}", k.table, k.columns.join(",")),
+                format!(
+                    "foreign key {} has no index starting with its columns",
+                    k.name
+                ),
+                format!(
+                    "CREATE INDEX ON public.{} ({})",
+                    k.table,
+                    k.columns.join(", ")
+                ),
+            )
+        })
+        .collect();
+    or_pass(
+        found,
+        CheckId::FkIndexed,
+        "public",
+        "every foreign-key column leads an index",
+    )
+}
+
+pub fn duplicate_index(cat: &Catalog) -> Vec<CheckResult> {
+    let mut found = Vec::new();
+    for (n, a) in cat.indexes.iter().enumerate() {
+        // Report the second of each pair, preferring to keep a constraint's index.
+        let twin = cat.indexes.iter().enumerate().find(|(m, b)| {
+            *m != n
+                && b.table == a.table
+                && b.definition == a.definition
+                && (b.constraint && !a.constraint || (b.constraint == a.constraint && *m < n))
+        });
+        if let Some((_, b)) = twin {
+            found.push(CheckId::DuplicateIndex.warn(
+                format!("public.{}", a.name),
+                format!(
+                    "index duplicates {} on public.{} ({})",
+                    b.name, a.table, a.definition
+                ),
+                format!("DROP INDEX public.{}", a.name),
+            ));
+        }
+    }
+    or_pass(
+        found,
+        CheckId::DuplicateIndex,
+        "public",
+        "no duplicate indexes on the seven tables",
+    )
+}
+
+pub const BREAKS: &[Break] = &[
+    Break::fails(
+        CheckId::FkOnDelete,
+        "public.call_logs.user_id",
+        "ALTER TABLE public.call_logs DROP CONSTRAINT call_logs_user_id_fkey,
+           ADD CONSTRAINT call_logs_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles (id)",
+    ),
+    Break::warns(
+        CheckId::FkIndexed,
+        "public.call_logs.assistant_id",
+        "DROP INDEX public.call_logs_assistant_id_idx",
+    ),
+    Break::warns(
+        CheckId::DuplicateIndex,
+        "public.user_limits_user_id_dup",
+        "CREATE INDEX user_limits_user_id_dup ON public.user_limits (user_id)",
+    ),
+    Break::fails(
+        CheckId::FkOnDelete,
+        "public.call_logs.user_id",
+        "ALTER TABLE public.profiles DISABLE TRIGGER ALL",
+    )
+    .also(&[CheckId::TriggerEnabled]),
+];

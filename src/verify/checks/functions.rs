@@ -1,0 +1,344 @@
+//! Functions: security, search_path and who may execute them.
+
+use super::*;
+use crate::verify::catalog::Function;
+use std::collections::BTreeSet;
+
+fn find_function<'a>(cat: &'a Catalog, signature: &str) -> Option<&'a Function> {
+    cat.public_functions().find(|f| f.signature == signature)
+}
+
+fn security(definer: bool) -> &'static str {
+    if definer {
+        "SECURITY DEFINER"
+    } else {
+        "SECURITY INVOKER"
+    }
+}
+
+pub fn function_security(cat: &Catalog) -> Vec<CheckResult> {
+    expect::FUNCTIONS
+        .iter()
+        .map(|spec| {
+            let target = format!("public.{}", spec.signature);
+            match find_function(cat, spec.signature) {
+                None => CheckId::FunctionSecurity.fail(target, "function is missing", MIGRATE),
+                Some(f) if f.security_definer == spec.security_definer => {
+                    CheckId::FunctionSecurity.pass(target, security(f.security_definer))
+                }
+                Some(f) => CheckId::FunctionSecurity.fail(
+                    target,
+                    format!(
+                        "function is {} (expected {})",
+                        security(f.security_definer),
+                        security(spec.security_definer)
+                    ),
+                    format!(
+                        "ALTER FUNCTION public.{} {}",
+                        spec.signature,
+                        security(spec.security_definer)
+                    ),
+                ),
+            }
+        })
+        .collect()
+}
+
+/// Every function in an exposed schema pins its search_path: the schema's own
+/// functions one line each, any other only when it does not (else one summary line).
+pub fn function_search_path(cat: &Catalog) -> Vec<CheckResult> {
+    let mut out = Vec::new();
+    let mut others_fail = false;
+    for f in &cat.functions {
+        let own = f.schema == "public" && find_spec(&f.signature).is_some();
+        let target = f.qualified();
+        if f.pins_search_path() {
+            if own {
+                out.push(CheckId::FunctionSearchPath.pass(target, "search_path is pinned"));
+            }
+            continue;
+        }
+        others_fail |= !own;
+        out.push(CheckId::FunctionSearchPath.fail(
+            target,
+            format!(
+                "search_path is mutable{}: a caller's objects can shadow the ones it uses",
+                if f.security_definer {
+                    " in a SECURITY DEFINER function"
+                } else {
+                    ""
+                }
+            ),
+            format!("ALTER FUNCTION {} SET search_path = ''", f.qualified()),
+        ));
+    }
+    if !others_fail {
+        out.push(CheckId::FunctionSearchPath.pass(
+            cat.exposed.join(", "),
+            "every other function in the exposed schemas pins search_path",
+        ));
+    }
+    out
+}
+
+pub fn function_execute(cat: &Catalog) -> Vec<CheckResult> {
+    expect::FUNCTIONS
+        .iter()
+        .filter_map(|spec| {
+            let f = find_function(cat, spec.signature)?;
+            let target = format!("public.{}", spec.signature);
+            let relevant =
+                |r: &&String| r.as_str() == "PUBLIC" || expect::API_ROLES.contains(&r.as_str());
+            let got: BTreeSet<&str> = f
+                .execute
+                .iter()
+                .filter(relevant)
+                .map(String::as_str)
+                .collect();
+            let want: BTreeSet<&str> = spec.execute.iter().copied().collect();
+            let extra: Vec<_> = got.difference(&want).copied().collect();
+            let missing: Vec<_> = want.difference(&got).copied().collect();
+            Some(if extra.is_empty() && missing.is_empty() {
+                CheckId::FunctionExecute.pass(
+                    target,
+                    if want.is_empty() {
+                        "no API role may execute it".to_string()
+                    } else {
+                        format!("executable by {} only", spec.execute.join(", "))
+                    },
+                )
+            } else {
+                let mut remedy = Vec::new();
+                if !extra.is_empty() {
+                    remedy.push(format!(
+                        "REVOKE EXECUTE ON FUNCTION public.{} FROM {}",
+                        spec.signature,
+                        extra.join(", ")
+                    ));
+                }
+                if !missing.is_empty() {
+                    remedy.push(format!(
+                        "GRANT EXECUTE ON FUNCTION public.{} TO {}",
+                        spec.signature,
+                        missing.join(", ")
+                    ));
+                }
+                CheckId::FunctionExecute.fail(
+                    target,
+                    format!(
+                        "EXECUTE held by [{}], expected [{}]",
+                        got.into_iter().collect::<Vec<_>>().join(", "),
+                        spec.execute.join(", ")
+                    ),
+                    remedy.join("; "),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Every SECURITY DEFINER function in `public` runs with its owner's rights:
+/// PUBLIC or anon holding EXECUTE always fails (PostgreSQL grants EXECUTE to
+/// PUBLIC on every new function by default); authenticated only where the
+/// function's expectation allows it.
+pub fn definer_executable(cat: &Catalog) -> Vec<CheckResult> {
+    let found = cat
+        .functions
+        .iter()
+        .filter(|f| f.security_definer)
+        .filter_map(|f| {
+            let spec = (f.schema == "public")
+                .then(|| find_spec(&f.signature))
+                .flatten();
+            // A trigger function cannot be called through the API.
+            if spec.is_none() && f.trigger {
+                return None;
+            }
+            let allows_authenticated =
+                spec.is_some_and(|s| s.security_definer && s.execute.contains(&"authenticated"));
+            let mut holders: Vec<&str> = f
+                .execute
+                .iter()
+                .chain(&f.callers)
+                .map(String::as_str)
+                .filter(|r| match *r {
+                    "PUBLIC" | "anon" => true,
+                    "authenticated" => !allows_authenticated,
+                    _ => false,
+                })
+                .collect();
+            holders.sort();
+            holders.dedup();
+            if holders.is_empty() {
+                return None;
+            }
+            let target = f.qualified();
+            Some(CheckId::DefinerExecutable.fail(
+                &target,
+                format!(
+                    "SECURITY DEFINER function is executable by {}: it runs with its owner's rights for any caller",
+                    holders.join(", ")
+                ),
+                format!(
+                    "REVOKE EXECUTE ON FUNCTION {target} FROM {}, or ALTER FUNCTION {target} SECURITY INVOKER",
+                    holders.join(", "),
+                ),
+            ))
+        })
+        .collect();
+    or_pass(
+        found,
+        CheckId::DefinerExecutable,
+        &cat.exposed.join(", "),
+        "no SECURITY DEFINER function is executable by PUBLIC, anon or (unless expected) authenticated",
+    )
+}
+
+fn find_spec(signature: &str) -> Option<&'static expect::FunctionSpec> {
+    expect::FUNCTIONS.iter().find(|s| s.signature == signature)
+}
+
+/// pg_cron installed here: a job calls a cleanup function, is active, runs in
+/// this database, and its user may execute the function. Not installed: a warning.
+pub fn cleanup_schedule(cat: &Catalog) -> Vec<CheckResult> {
+    let schedule = format!("CREATE EXTENSION pg_cron; {}", expect::CLEANUP_SCHEDULE_SQL);
+    if !cat.cron {
+        return vec![CheckId::CleanupSchedule.warn(
+            "cron.job",
+            "pg_cron is not installed in this database: nothing deletes expired demo users on a schedule",
+            schedule,
+        )];
+    }
+    if !cat.cron_readable {
+        return vec![CheckId::CleanupSchedule.fail(
+            "cron.job",
+            "pg_cron is installed but this role may not read cron.job: the schedule cannot be verified",
+            "run verify as the role that owns the cron jobs (Supabase's postgres), or GRANT USAGE ON SCHEMA cron and SELECT ON cron.job to it",
+        )];
+    }
+    let cleanup: Vec<&str> = expect::FUNCTIONS
+        .iter()
+        .filter(|f| f.cleanup)
+        .map(|f| f.signature)
+        .collect();
+    let calls = |command: &str, signature: &str| {
+        let name = signature.split('(').next().unwrap_or(signature);
+        command.to_lowercase().contains(name)
+    };
+    let jobs: Vec<_> = cat
+        .cron_jobs
+        .iter()
+        .filter(|j| cleanup.iter().any(|s| calls(&j.command, s)))
+        .collect();
+    if jobs.is_empty() {
+        return vec![CheckId::CleanupSchedule.fail(
+            "cron.job",
+            "no pg_cron job calls the demo cleanup: expired demo users are never deleted",
+            expect::CLEANUP_SCHEDULE_SQL,
+        )];
+    }
+    jobs.into_iter()
+        .map(|j| {
+            let target = format!("cron.job.{}", j.name.as_deref().unwrap_or("(unnamed)"));
+            let called: Vec<&str> = cleanup.iter().copied().filter(|s| calls(&j.command, s)).collect();
+            let user = j.username.as_deref().unwrap_or("(no user)");
+            let mut problems = Vec::new();
+            if !j.active {
+                problems.push("the job is not active".to_string());
+            }
+            if j.database.as_deref().is_some_and(|d| d != cat.database) {
+                problems.push(format!(
+                    "the job runs in database {}, not this one",
+                    j.database.as_deref().unwrap_or_default()
+                ));
+            }
+            for f in &called {
+                if !j.may_execute.iter().any(|m| m == f) {
+                    problems.push(format!("its user {user} may not execute public.{f}"));
+                }
+            }
+            if problems.is_empty() {
+                CheckId::CleanupSchedule.pass(
+                    target,
+                    format!("runs `{}` on `{}` as {user}", j.command, j.schedule),
+                )
+            } else {
+                CheckId::CleanupSchedule.fail(
+                    target,
+                    format!("the demo cleanup job never runs successfully: {}", problems.join("; ")),
+                    format!(
+                        "SELECT cron.alter_job(jobid, active := true) FROM cron.job WHERE jobname = '{}'; GRANT EXECUTE ON FUNCTION public.{} TO {user}",
+                        j.name.as_deref().unwrap_or_default(),
+                        called.first().copied().unwrap_or_default()
+                    ),
+                )
+            }
+        })
+        .collect()
+}
+
+pub const BREAKS: &[Break] = &[
+    Break::fails(
+        CheckId::FunctionSecurity,
+        "public.set_updated_at()",
+        "ALTER FUNCTION public.set_updated_at() SECURITY DEFINER",
+    ),
+    Break::fails(
+        CheckId::FunctionSearchPath,
+        "public.handle_new_user()",
+        "ALTER FUNCTION public.handle_new_user() RESET search_path",
+    ),
+    Break::fails(
+        CheckId::FunctionExecute,
+        "public.cleanup_expired_demos()",
+        "GRANT EXECUTE ON FUNCTION public.cleanup_expired_demos() TO authenticated",
+    )
+    .also(&[CheckId::DefinerExecutable]),
+    Break::fails(
+        CheckId::DefinerExecutable,
+        "public.peek_usage(uuid)",
+        "CREATE FUNCTION public.peek_usage(u uuid) RETURNS integer LANGUAGE sql SECURITY DEFINER SET search_path = '' AS 'select 1';
+         REVOKE EXECUTE ON FUNCTION public.peek_usage(uuid) FROM PUBLIC;
+         GRANT EXECUTE ON FUNCTION public.peek_usage(uuid) TO authenticated",
+    ),
+    Break::fails(
+        CheckId::DefinerExecutable,
+        "public.leak()",
+        "CREATE FUNCTION public.leak() RETURNS int LANGUAGE sql SECURITY DEFINER SET search_path = '' AS 'select 1';
+         GRANT EXECUTE ON FUNCTION public.leak() TO anon",
+    ),
+    Break::fails(
+        CheckId::DefinerExecutable,
+        "public.leak()",
+        "CREATE FUNCTION public.leak() RETURNS int LANGUAGE sql SECURITY DEFINER SET search_path = '' AS 'select 1';
+         REVOKE EXECUTE ON FUNCTION public.leak() FROM anon, authenticated",
+    ),
+    Break::fails(
+        CheckId::CleanupSchedule,
+        "cron.job",
+        "CREATE SCHEMA cron;
+         CREATE TABLE cron.job (jobid bigserial PRIMARY KEY, schedule text NOT NULL, command text NOT NULL,
+           nodename text, nodeport int, database text, username text, active boolean DEFAULT true, jobname text);
+         GRANT USAGE ON SCHEMA cron TO {admin}; GRANT SELECT ON cron.job TO {admin}",
+    ),
+    Break::fails(
+        CheckId::CleanupSchedule,
+        "cron.job.demo-cleanup",
+        "CREATE SCHEMA cron;
+         CREATE TABLE cron.job (jobid bigserial PRIMARY KEY, schedule text NOT NULL, command text NOT NULL,
+           nodename text, nodeport int, database text, username text, active boolean DEFAULT true, jobname text);
+         GRANT USAGE ON SCHEMA cron TO {admin}; GRANT SELECT ON cron.job TO {admin};
+         INSERT INTO cron.job (schedule, command, database, username, active, jobname)
+           VALUES ('17 * * * *', 'SELECT public.cleanup_demo_users_with_call_limits()', current_database(), 'authenticated', true, 'demo-cleanup')",
+    ),
+    Break::fails(
+        CheckId::CleanupSchedule,
+        "cron.job.demo-cleanup",
+        "CREATE SCHEMA cron;
+         CREATE TABLE cron.job (jobid bigserial PRIMARY KEY, schedule text NOT NULL, command text NOT NULL,
+           nodename text, nodeport int, database text, username text, active boolean DEFAULT true, jobname text);
+         GRANT USAGE ON SCHEMA cron TO {admin}; GRANT SELECT ON cron.job TO {admin};
+         INSERT INTO cron.job (schedule, command, database, username, active, jobname)
+           VALUES ('17 * * * *', 'SELECT public.cleanup_demo_users_with_call_limits()', current_database(), 'service_role', false, 'demo-cleanup')",
+    ),
+];

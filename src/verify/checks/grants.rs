@@ -1,0 +1,490 @@
+//! Grants: what the API roles may do with the seven tables.
+
+use super::*;
+use crate::verify::catalog::Relation;
+use std::collections::BTreeSet;
+
+const TABLE_PRIVILEGES: &[&str] = &[
+    "SELECT",
+    "INSERT",
+    "UPDATE",
+    "DELETE",
+    "TRUNCATE",
+    "REFERENCES",
+    "TRIGGER",
+];
+
+fn table_privileges<'a>(table: &'a Table, role: &str) -> BTreeSet<&'a str> {
+    table
+        .privileges
+        .iter()
+        .filter(|g| g.grantee == role)
+        .map(|g| g.privilege.as_str())
+        .filter(|p| TABLE_PRIVILEGES.contains(p))
+        .collect()
+}
+
+/// Columns `role` (or PUBLIC) may `privilege`, table-level grants included.
+fn effective_columns<'a>(table: &'a Table, role: &str, privilege: &str) -> BTreeSet<&'a str> {
+    let holds = |grants: &[crate::verify::catalog::Grant]| {
+        grants
+            .iter()
+            .any(|g| (g.grantee == role || g.grantee == "PUBLIC") && g.privilege == privilege)
+    };
+    let whole_table = holds(&table.privileges);
+    table
+        .columns
+        .iter()
+        .filter(|c| whole_table || holds(&c.privileges))
+        .map(|c| c.name.as_str())
+        .collect()
+}
+
+pub fn table_grants(cat: &Catalog) -> Vec<CheckResult> {
+    present(cat)
+        .map(|(spec, table)| {
+            let target = qualified_table(spec.name);
+            let mut problems = Vec::new();
+            let mut remedies = Vec::new();
+            for (role, want) in [
+                ("PUBLIC", &[][..]),
+                ("anon", &[][..]),
+                ("authenticated", spec.authenticated_table),
+                ("service_role", expect::SERVICE_ROLE_TABLE),
+            ] {
+                let got = table_privileges(table, role);
+                let want: BTreeSet<&str> = want.iter().copied().collect();
+                let missing: Vec<_> = want.difference(&got).copied().collect();
+                let extra: Vec<_> = got.difference(&want).copied().collect();
+                if !missing.is_empty() {
+                    problems.push(format!("{role} lacks {}", missing.join(", ")));
+                    remedies.push(format!(
+                        "GRANT {} ON {target} TO {role}",
+                        missing.join(", ")
+                    ));
+                }
+                if !extra.is_empty() {
+                    problems.push(format!("{role} also holds {}", extra.join(", ")));
+                    remedies.push(format!(
+                        "REVOKE {} ON {target} FROM {role}",
+                        extra.join(", ")
+                    ));
+                }
+            }
+            if problems.is_empty() {
+                CheckId::TableGrants.pass(
+                    target,
+                    format!(
+                        "authenticated: {}; service_role: {}; anon: none",
+                        spec.authenticated_table.join(", "),
+                        expect::SERVICE_ROLE_TABLE.join(", ")
+                    ),
+                )
+            } else {
+                CheckId::TableGrants.fail(target, problems.join("; "), remedies.join("; "))
+            }
+        })
+        .collect()
+}
+
+pub fn column_grants(cat: &Catalog) -> Vec<CheckResult> {
+    let mut out = Vec::new();
+    for (spec, table) in present(cat) {
+        let target = qualified_table(spec.name);
+        let mut problems = Vec::new();
+        let mut remedies = Vec::new();
+        for (privilege, want) in [
+            ("INSERT", spec.authenticated_insert_columns),
+            ("UPDATE", spec.authenticated_update_columns),
+        ] {
+            let got = effective_columns(table, "authenticated", privilege);
+            let want: BTreeSet<&str> = want.iter().copied().collect();
+            let extra: Vec<_> = got.difference(&want).copied().collect();
+            let missing: Vec<_> = want.difference(&got).copied().collect();
+            if !extra.is_empty() {
+                problems.push(format!(
+                    "authenticated may {privilege} {}",
+                    extra.join(", ")
+                ));
+                remedies.push(format!(
+                    "REVOKE {privilege} ({}) ON {target} FROM authenticated",
+                    extra.join(", ")
+                ));
+            }
+            if !missing.is_empty() {
+                problems.push(format!(
+                    "authenticated may not {privilege} {}",
+                    missing.join(", ")
+                ));
+                remedies.push(format!(
+                    "GRANT {privilege} ({}) ON {target} TO authenticated",
+                    missing.join(", ")
+                ));
+            }
+        }
+        for privilege in ["SELECT", "INSERT", "UPDATE"] {
+            let anon = effective_columns(table, "anon", privilege);
+            if !anon.is_empty() {
+                problems.push(format!(
+                    "anon may {privilege} {}",
+                    anon.into_iter().collect::<Vec<_>>().join(", ")
+                ));
+                remedies.push(format!("REVOKE ALL ON {target} FROM anon, PUBLIC"));
+            }
+        }
+        out.push(if problems.is_empty() {
+            CheckId::ColumnGrants.pass(
+                target,
+                "authenticated may write only the columns the app needs",
+            )
+        } else {
+            CheckId::ColumnGrants.fail(target, problems.join("; "), remedies.join("; "))
+        });
+    }
+    out
+}
+
+pub fn limits_not_user_writable(cat: &Catalog) -> Vec<CheckResult> {
+    let Some(table) = cat.table("user_limits") else {
+        return Vec::new();
+    };
+    let writable = effective_columns(table, "authenticated", "UPDATE");
+    let found = expect::PROTECTED_LIMIT_COLUMNS
+        .iter()
+        .filter(|c| writable.contains(**c))
+        .map(|c| {
+            CheckId::LimitsUserWritable.fail(format!("public.user_limits.{c}"),
+                "authenticated may UPDATE this column: a user can raise their own limits, plan or usage",
+                "REVOKE UPDATE ON public.user_limits FROM authenticated, PUBLIC",
+            )
+        })
+        .collect();
+    or_pass(
+        found,
+        CheckId::LimitsUserWritable,
+        "public.user_limits",
+        "users cannot change their plan, limits or usage",
+    )
+}
+
+/// The relations of `kinds` that `anon` or `authenticated` may read.
+fn readable<'a>(cat: &'a Catalog, kinds: &'a [&str]) -> impl Iterator<Item = &'a Relation> {
+    cat.relations
+        .iter()
+        .filter(move |r| kinds.contains(&r.kind.as_str()) && !r.readers.is_empty())
+}
+
+/// Views without `security_invoker` run with their owner's rights: RLS of the
+/// tables under them is the owner's, not the caller's (splinter 0010).
+pub fn view_security_definer(cat: &Catalog) -> Vec<CheckResult> {
+    let found = readable(cat, &["v"])
+        .filter(|r| !r.security_invoker)
+        .map(|r| {
+            CheckId::ViewSecurityDefiner.fail(
+                r.qualified(),
+                format!(
+                    "view runs with its owner's ({}) rights and {} may select from it: the row level security of the tables it reads does not apply to them",
+                    r.owner,
+                    r.readers.join(" and ")
+                ),
+                format!(
+                    "ALTER VIEW {} SET (security_invoker = true), or REVOKE SELECT ON {} FROM anon, authenticated",
+                    r.qualified(),
+                    r.qualified()
+                ),
+            )
+        })
+        .collect();
+    or_pass(
+        found,
+        CheckId::ViewSecurityDefiner,
+        &cat.exposed.join(", "),
+        "every view the API roles can read runs with the caller's rights",
+    )
+}
+
+/// Materialized views have no row level security (splinter 0016).
+pub fn matview_exposed(cat: &Catalog) -> Vec<CheckResult> {
+    let found = readable(cat, &["m"])
+        .map(|r| {
+            CheckId::MatviewExposed.fail(
+                r.qualified(),
+                format!("materialized view is selectable by {}: it has no row level security, every row is theirs", r.readers.join(" and ")),
+                format!("REVOKE SELECT ON {} FROM anon, authenticated (or move it out of the exposed schemas)", r.qualified()),
+            )
+        })
+        .collect();
+    or_pass(
+        found,
+        CheckId::MatviewExposed,
+        &cat.exposed.join(", "),
+        "no materialized view is selectable by the API roles",
+    )
+}
+
+/// Foreign tables have no row level security (splinter 0017).
+pub fn foreign_table_exposed(cat: &Catalog) -> Vec<CheckResult> {
+    let found = cat
+        .relations
+        .iter()
+        .filter(|r| r.kind == "f" && r.reachable())
+        .map(|r| {
+            CheckId::ForeignTableExposed.fail(
+                r.qualified(),
+                "foreign table is reachable by the API roles: it has no row level security",
+                format!("REVOKE ALL ON {} FROM anon, authenticated (or move it out of the exposed schemas)", r.qualified()),
+            )
+        })
+        .collect();
+    or_pass(
+        found,
+        CheckId::ForeignTableExposed,
+        &cat.exposed.join(", "),
+        "no foreign table is reachable by the API roles",
+    )
+}
+
+/// A view or materialized view over `auth.users` readable by the API roles (splinter 0002).
+pub fn auth_users_exposed(cat: &Catalog) -> Vec<CheckResult> {
+    let found = readable(cat, &["v", "m"])
+        .filter(|r| r.reads_auth_users)
+        .map(|r| {
+            CheckId::AuthUsersExposed.fail(
+                r.qualified(),
+                format!("reads auth.users and {} may select from it: e-mails and metadata of every user", r.readers.join(" and ")),
+                format!("REVOKE SELECT ON {} FROM anon, authenticated; expose what the app needs through public.profiles", r.qualified()),
+            )
+        })
+        .collect();
+    or_pass(
+        found,
+        CheckId::AuthUsersExposed,
+        &cat.exposed.join(", "),
+        "no view exposes auth.users to the API roles",
+    )
+}
+
+/// `anon` and `authenticated` carry no attribute that lifts RLS or makes roles.
+pub fn api_role_attributes(cat: &Catalog) -> Vec<CheckResult> {
+    cat.api_roles
+        .iter()
+        .map(|r| {
+            let target = format!("role {}", r.name);
+            let attrs: Vec<&str> = [
+                (r.superuser, "SUPERUSER"),
+                (r.bypassrls, "BYPASSRLS"),
+                (r.createrole, "CREATEROLE"),
+                (r.createdb, "CREATEDB"),
+                (r.replication, "REPLICATION"),
+            ]
+            .into_iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, a)| a)
+            .collect();
+            if attrs.is_empty() {
+                CheckId::ApiRoleAttributes.pass(
+                    target,
+                    "no SUPERUSER, BYPASSRLS, CREATEROLE, CREATEDB or REPLICATION",
+                )
+            } else {
+                CheckId::ApiRoleAttributes.fail(
+                    target,
+                    format!(
+                        "{} is {}: every API request as {} runs with it",
+                        r.name,
+                        attrs.join(", "),
+                        r.name
+                    ),
+                    format!(
+                        "ALTER ROLE {} {}",
+                        r.name,
+                        attrs
+                            .iter()
+                            .map(|a| format!("NO{a}"))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    ),
+                )
+            }
+        })
+        .collect()
+}
+
+/// `anon` and `authenticated` are members of no other role (they would gain its privileges).
+pub fn api_role_membership(cat: &Catalog) -> Vec<CheckResult> {
+    let found = cat
+        .api_roles
+        .iter()
+        .filter(|r| !r.member_of.is_empty())
+        .map(|r| {
+            CheckId::ApiRoleMembership.fail(
+                format!("role {}", r.name),
+                format!(
+                    "{} is a member of {}: its privileges (and SET ROLE) are every API caller's",
+                    r.name,
+                    r.member_of.join(", ")
+                ),
+                format!("REVOKE {} FROM {}", r.member_of.join(", "), r.name),
+            )
+        })
+        .collect();
+    or_pass(
+        found,
+        CheckId::ApiRoleMembership,
+        "anon, authenticated",
+        "the API roles are members of no other role",
+    )
+}
+
+/// An object owned by an API role: the owner bypasses its RLS and may change or drop it.
+pub fn api_role_owns(cat: &Catalog) -> Vec<CheckResult> {
+    let api = |owner: &str| expect::REQUEST_ROLES.contains(&owner);
+    let relations = cat
+        .relations
+        .iter()
+        .filter(|r| api(&r.owner))
+        .map(|r| (r.qualified(), r.owner.as_str(), "TABLE"));
+    let functions = cat
+        .functions
+        .iter()
+        .filter(|f| api(&f.owner))
+        .map(|f| (f.qualified(), f.owner.as_str(), "FUNCTION"));
+    let found = relations
+        .chain(functions)
+        .map(|(target, owner, kind)| {
+            CheckId::ApiRoleOwns.fail(
+                &target,
+                format!("owned by {owner}: every API caller as {owner} may alter or drop it and bypasses its row level security"),
+                format!("ALTER {kind} {target} OWNER TO postgres"),
+            )
+        })
+        .collect();
+    or_pass(
+        found,
+        CheckId::ApiRoleOwns,
+        &cat.exposed.join(", "),
+        "no exposed object is owned by anon or authenticated",
+    )
+}
+
+/// `ALTER DEFAULT PRIVILEGES` that grant to the API roles: every new table,
+/// sequence or function in the exposed schemas is theirs before anyone reviews it.
+pub fn default_privileges(cat: &Catalog) -> Vec<CheckResult> {
+    let found = cat
+        .default_acls
+        .iter()
+        .map(|d| {
+            let object = match d.object.as_str() {
+                "r" => "TABLES",
+                "S" => "SEQUENCES",
+                _ => "FUNCTIONS",
+            };
+            let schema = d
+                .schema
+                .as_deref()
+                .map(|s| format!(" IN SCHEMA {s}"))
+                .unwrap_or_default();
+            CheckId::DefaultPrivileges.fail(
+                format!(
+                    "{}: {} of {}",
+                    d.schema.as_deref().unwrap_or("all schemas"),
+                    object.to_lowercase(),
+                    d.role
+                ),
+                format!(
+                    "new {} created by {} are granted {} to {} by default",
+                    object.to_lowercase(),
+                    d.role,
+                    d.privileges.join(", "),
+                    d.grantee
+                ),
+                format!(
+                    "ALTER DEFAULT PRIVILEGES FOR ROLE {}{schema} REVOKE ALL ON {object} FROM {}",
+                    ident(&d.role),
+                    d.grantee
+                ),
+            )
+        })
+        .collect();
+    or_pass(
+        found,
+        CheckId::DefaultPrivileges,
+        &cat.exposed.join(", "),
+        "no default privileges grant anything to anon, authenticated or PUBLIC",
+    )
+}
+
+pub const BREAKS: &[Break] = &[
+    Break::fails(
+        CheckId::TableGrants,
+        "public.assistants",
+        "REVOKE SELECT ON public.assistants FROM authenticated",
+    ),
+    Break::fails(
+        CheckId::ColumnGrants,
+        "public.profiles",
+        "GRANT UPDATE (is_demo_user) ON public.profiles TO authenticated",
+    ),
+    Break::fails(
+        CheckId::LimitsUserWritable,
+        "public.user_limits.max_assistants",
+        "GRANT UPDATE (max_assistants) ON public.user_limits TO authenticated",
+    )
+    .also(&[CheckId::ColumnGrants]),
+    Break::fails(
+        CheckId::ViewSecurityDefiner,
+        "public.all_calls",
+        "CREATE VIEW public.all_calls AS SELECT id, user_id, caller_number, transcript FROM public.call_logs;
+         GRANT SELECT ON public.all_calls TO authenticated",
+    ),
+    Break::fails(
+        CheckId::MatviewExposed,
+        "public.call_totals",
+        "CREATE MATERIALIZED VIEW public.call_totals AS SELECT user_id, count(*) AS calls FROM public.call_logs GROUP BY user_id;
+         GRANT SELECT ON public.call_totals TO authenticated",
+    ),
+    Break::fails(
+        CheckId::ForeignTableExposed,
+        "public.remote_calls",
+        "CREATE FOREIGN DATA WRAPPER vmx_dummy_fdw; CREATE SERVER vmx_dummy FOREIGN DATA WRAPPER vmx_dummy_fdw;
+         CREATE FOREIGN TABLE public.remote_calls (id uuid) SERVER vmx_dummy;
+         GRANT SELECT ON public.remote_calls TO anon",
+    ),
+    Break::fails(
+        CheckId::AuthUsersExposed,
+        "public.user_emails",
+        "CREATE VIEW public.user_emails WITH (security_invoker = true) AS SELECT id, email FROM auth.users;
+         GRANT SELECT ON public.user_emails TO authenticated",
+    ),
+    Break::fails(
+        CheckId::ApiRoleAttributes,
+        "role authenticated",
+        "ALTER ROLE authenticated BYPASSRLS",
+    )
+    .undo("ALTER ROLE authenticated NOBYPASSRLS"),
+    Break::fails(
+        CheckId::ApiRoleAttributes,
+        "role anon",
+        "ALTER ROLE anon CREATEROLE",
+    )
+    .undo("ALTER ROLE anon NOCREATEROLE"),
+    Break::fails(
+        CheckId::ApiRoleMembership,
+        "role authenticated",
+        "GRANT service_role TO authenticated",
+    )
+    .undo("REVOKE service_role FROM authenticated"),
+    Break::fails(
+        CheckId::ApiRoleOwns,
+        "public.scratch",
+        "CREATE TABLE public.scratch (id int PRIMARY KEY, user_id uuid);
+         ALTER TABLE public.scratch ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY scratch_own ON public.scratch FOR SELECT TO authenticated USING (user_id = (select auth.uid()));
+         ALTER TABLE public.scratch OWNER TO authenticated",
+    ),
+    Break::fails(
+        CheckId::DefaultPrivileges,
+        "public: tables of {admin}",
+        "ALTER DEFAULT PRIVILEGES FOR ROLE {admin} IN SCHEMA public GRANT SELECT, INSERT ON TABLES TO anon",
+    ),
+];

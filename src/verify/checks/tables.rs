@@ -1,0 +1,345 @@
+//! Tables and columns: the seven tables exist with the columns the app reads.
+
+use super::*;
+use std::collections::BTreeSet;
+
+pub fn table_exists(cat: &Catalog) -> Vec<CheckResult> {
+    expect::TABLES
+        .iter()
+        .map(|spec| {
+            let target = qualified_table(spec.name);
+            if cat.table(spec.name).is_some() {
+                CheckId::TableExists.pass(target, "table exists")
+            } else {
+                let remedy = if spec.missing_file {
+                    "run `vmx add-missing` (or `vmx migrate`)"
+                } else {
+                    "run `vmx migrate`"
+                };
+                CheckId::TableExists.fail(target, "table is missing", remedy)
+            }
+        })
+        .collect()
+}
+
+pub fn table_columns(cat: &Catalog) -> Vec<CheckResult> {
+    let mut out = Vec::new();
+    for (spec, table) in present(cat) {
+        let mut bad = Vec::new();
+        for (name, ty) in spec.columns {
+            let target = format!("public.{}.{}", spec.name, name);
+            match table.columns.iter().find(|c| c.name == *name) {
+                None => bad.push(CheckId::TableColumns.fail(
+                    target,
+                    format!("column is missing (expected {ty})"),
+                    MIGRATE,
+                )),
+                Some(c) if c.data_type != *ty => bad.push(CheckId::TableColumns.fail(
+                    target,
+                    format!("column has type {} (expected {ty})", c.data_type),
+                    format!(
+                        "ALTER TABLE public.{} ALTER COLUMN {name} TYPE {ty}",
+                        spec.name
+                    ),
+                )),
+                Some(_) => {}
+            }
+        }
+        if bad.is_empty() {
+            out.push(CheckId::TableColumns.pass(
+                qualified_table(spec.name),
+                format!(
+                    "all {} columns present with their types",
+                    spec.columns.len()
+                ),
+            ));
+        }
+        out.extend(bad);
+    }
+    out
+}
+
+/// The NOT NULL columns of `spec::NOT_NULL`.
+pub fn column_not_null(cat: &Catalog) -> Vec<CheckResult> {
+    let found = expect::NOT_NULL
+        .iter()
+        .filter_map(|(table, column)| {
+            let c = cat.table(table)?.column(column)?;
+            (!c.not_null).then(|| {
+                CheckId::ColumnNotNull.fail(
+                    format!("public.{table}.{column}"),
+                    "column accepts NULL: rows without it break the app's promises",
+                    format!("ALTER TABLE public.{table} ALTER COLUMN {column} SET NOT NULL"),
+                )
+            })
+        })
+        .collect();
+    or_pass(
+        found,
+        CheckId::ColumnNotNull,
+        "public",
+        &format!("{} required columns are NOT NULL", expect::NOT_NULL.len()),
+    )
+}
+
+/// The plan, limit and demo defaults of `spec::DEFAULTS`.
+pub fn column_default(cat: &Catalog) -> Vec<CheckResult> {
+    expect::DEFAULTS
+        .iter()
+        .filter_map(|(table, column, want)| {
+            let c = cat.table(table)?.column(column)?;
+            let target = format!("public.{table}.{column}");
+            let got = c.default.as_deref();
+            Some(
+                if got.is_some_and(|g| normalize_expr(g) == normalize_expr(want)) {
+                    CheckId::ColumnDefault.pass(target, format!("DEFAULT {want}"))
+                } else {
+                    CheckId::ColumnDefault.fail(
+                        target,
+                        format!(
+                            "default is {} (expected {want})",
+                            got.map_or("none".to_string(), |g| format!("`{g}`"))
+                        ),
+                        format!(
+                            "ALTER TABLE public.{table} ALTER COLUMN {column} SET DEFAULT {want}"
+                        ),
+                    )
+                },
+            )
+        })
+        .collect()
+}
+
+/// The quoted values of a CHECK definition (`'a'::text` → `a`).
+fn quoted_values(definition: &str) -> Vec<String> {
+    definition
+        .split('\'')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
+/// Each column of `spec::VALUE_CHECKS` has a CHECK allowing exactly its values.
+pub fn check_constraint(cat: &Catalog) -> Vec<CheckResult> {
+    expect::VALUE_CHECKS
+        .iter()
+        .filter_map(|(table, column, values)| {
+            let t = cat.table(table)?;
+            let target = format!("public.{table}.{column}");
+            let want: BTreeSet<String> = values.iter().map(|v| v.to_string()).collect();
+            let checks: Vec<_> = t
+                .constraints
+                .iter()
+                .filter(|k| k.kind == "c" && k.columns.iter().any(|c| c == column))
+                .collect();
+            let exact = checks.iter().any(|k| {
+                quoted_values(&k.definition)
+                    .into_iter()
+                    .collect::<BTreeSet<_>>()
+                    == want
+            });
+            Some(if exact {
+                CheckId::CheckConstraint
+                    .pass(target, format!("CHECK allows only {}", values.join(", ")))
+            } else {
+                CheckId::CheckConstraint.fail(
+                    target,
+                    if checks.is_empty() {
+                        format!("no CHECK constraint restricts {column}")
+                    } else {
+                        format!(
+                            "CHECK {} does not allow exactly {}",
+                            checks
+                                .iter()
+                                .map(|k| k.definition.as_str())
+                                .collect::<Vec<_>>()
+                                .join("; "),
+                            values.join(", ")
+                        )
+                    },
+                    format!(
+                        "ALTER TABLE public.{table} ADD CHECK ({column} IN ({}))",
+                        values
+                            .iter()
+                            .map(|v| format!("'{v}'"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Each column set of `spec::UNIQUE_KEYS` is unique: a UNIQUE or primary key
+/// constraint, or a unique index without a WHERE clause.
+pub fn unique_key(cat: &Catalog) -> Vec<CheckResult> {
+    expect::UNIQUE_KEYS
+        .iter()
+        .filter_map(|(table, columns, rows)| {
+            let t = cat.table(table)?;
+            let target = format!("public.{table}.{}", columns.join(","));
+            let by_constraint = rows.is_none()
+                && t.constraints
+                    .iter()
+                    .any(|k| matches!(k.kind.as_str(), "u" | "p") && k.columns == *columns);
+            let by_index = cat.indexes.iter().any(|i| {
+                i.table == *table
+                    && i.unique
+                    && match rows {
+                        None => !i.partial,
+                        Some(pred) => {
+                            i.partial && i.definition.ends_with(&format!("WHERE ({pred})"))
+                        }
+                    }
+                    && i.columns.len() == columns.len()
+                    && i.columns
+                        .iter()
+                        .zip(columns.iter())
+                        .all(|(a, b)| a.as_deref() == Some(*b))
+            });
+            let scope = rows.map(|p| format!(" where {p}")).unwrap_or_default();
+            Some(if by_constraint || by_index {
+                CheckId::UniqueKey
+                    .pass(target, format!("({}) is unique{scope}", columns.join(", ")))
+            } else {
+                CheckId::UniqueKey.fail(
+                    target,
+                    format!(
+                        "nothing keeps ({}) unique{scope}: duplicates are accepted",
+                        columns.join(", ")
+                    ),
+                    match rows {
+                        None => format!(
+                            "ALTER TABLE public.{table} ADD UNIQUE ({})",
+                            columns.join(", ")
+                        ),
+                        Some(p) => format!(
+                            "CREATE UNIQUE INDEX ON public.{table} ({}) WHERE {p}",
+                            columns.join(", ")
+                        ),
+                    },
+                )
+            })
+        })
+        .collect()
+}
+
+/// The index behind the latest-calls query.
+pub fn latest_calls_index(cat: &Catalog) -> Vec<CheckResult> {
+    let (table, key) = expect::LATEST_CALLS_INDEX;
+    if cat.table(table).is_none() {
+        return Vec::new();
+    }
+    let target = format!("public.{table}");
+    let inner = key.trim_start_matches("btree (").trim_end_matches(')');
+    let found = cat.indexes.iter().find(|i| {
+        i.table == table
+            && !i.partial
+            && (i.definition == key || i.definition.starts_with(&format!("btree ({inner}, ")))
+    });
+    vec![match found {
+        Some(i) => {
+            CheckId::LatestCallsIndex.pass(target, format!("{} USING {}", i.name, i.definition))
+        }
+        None => CheckId::LatestCallsIndex.fail(
+            target,
+            format!("no index {key}: the latest-calls query scans every call"),
+            format!("CREATE INDEX ON public.{table} USING {key}"),
+        ),
+    }]
+}
+
+/// Extensions installed in `public` put their objects in the API (splinter 0014).
+pub fn extension_in_public(cat: &Catalog) -> Vec<CheckResult> {
+    let found = cat
+        .extensions_in_public
+        .iter()
+        .map(|e| {
+            CheckId::ExtensionInPublic.warn(
+                format!("public.{e}"),
+                "extension is installed in public: its functions and tables are in the API",
+                format!("ALTER EXTENSION {e} SET SCHEMA extensions"),
+            )
+        })
+        .collect();
+    or_pass(
+        found,
+        CheckId::ExtensionInPublic,
+        "public",
+        "no extension is installed in public",
+    )
+}
+
+pub const BREAKS: &[Break] = &[
+    Break::fails(
+        CheckId::TableExists,
+        "public.call_analytics",
+        "DROP TABLE public.call_analytics",
+    ),
+    Break::fails(
+        CheckId::TableColumns,
+        "public.call_logs.summary",
+        "ALTER TABLE public.call_logs DROP COLUMN summary",
+    ),
+    Break::fails(
+        CheckId::ColumnNotNull,
+        "public.call_logs.user_id",
+        "ALTER TABLE public.call_logs ALTER COLUMN user_id DROP NOT NULL",
+    ),
+    Break::fails(
+        CheckId::ColumnDefault,
+        "public.user_limits.max_assistants",
+        "ALTER TABLE public.user_limits ALTER COLUMN max_assistants SET DEFAULT 5",
+    ),
+    Break::fails(
+        CheckId::ColumnDefault,
+        "public.profiles.demo_expires_at",
+        "ALTER TABLE public.profiles ALTER COLUMN demo_expires_at SET DEFAULT now() + interval '30 days'",
+    ),
+    Break::fails(
+        CheckId::ColumnDefault,
+        "public.user_limits.plan_type",
+        "ALTER TABLE public.user_limits ALTER COLUMN plan_type DROP DEFAULT",
+    ),
+    Break::fails(
+        CheckId::CheckConstraint,
+        "public.call_logs.status",
+        "ALTER TABLE public.call_logs DROP CONSTRAINT call_logs_status_check",
+    ),
+    Break::fails(
+        CheckId::CheckConstraint,
+        "public.user_limits.plan_type",
+        "ALTER TABLE public.user_limits DROP CONSTRAINT user_limits_plan_type_check,
+           ADD CONSTRAINT user_limits_plan_type_check CHECK (plan_type IN ('free', 'pro', 'business', 'enterprise', 'unlimited'))",
+    ),
+    Break::fails(
+        CheckId::UniqueKey,
+        "public.call_logs.vapi_call_id",
+        "ALTER TABLE public.call_logs DROP CONSTRAINT call_logs_vapi_call_id_key;
+         CREATE INDEX call_logs_vapi_call_id_idx ON public.call_logs (vapi_call_id)",
+    ),
+    Break::fails(
+        CheckId::UniqueKey,
+        "public.user_limits.user_id",
+        "ALTER TABLE public.user_limits DROP CONSTRAINT user_limits_user_id_key;
+         CREATE INDEX IF NOT EXISTS user_limits_user_id_plain ON public.user_limits (user_id)",
+    ),
+    Break::fails(
+        CheckId::UniqueKey,
+        "public.phone_numbers.phone_number",
+        "DROP INDEX public.phone_numbers_verified_phone_number_key;
+         CREATE INDEX phone_numbers_verified_plain ON public.phone_numbers (phone_number) WHERE verified_at IS NOT NULL",
+    ),
+    Break::fails(
+        CheckId::LatestCallsIndex,
+        "public.call_logs",
+        "DROP INDEX public.call_logs_user_id_started_at_idx",
+    ),
+    Break::warns(
+        CheckId::ExtensionInPublic,
+        "public.pg_trgm",
+        "CREATE EXTENSION pg_trgm SCHEMA public",
+    ),
+];
