@@ -190,7 +190,8 @@ WHERE s.id = a.id
 -- duration and end time kept, the webhook never fails); a completed call's
 -- counted duration is its duration. A webhook that no longer knows the user
 -- (NULL user_id) takes the user of the call's earlier event; one naming an
--- assistant deleted meanwhile records the call without it (assistant_id
+-- assistant deleted meanwhile, or another user's assistant (an id reused
+-- after a deletion, promise 12), records the call without it (assistant_id
 -- NULL: here on UPDATE, in track_call_usage() for inserted rows). Keep identical to the copy in
 -- missing-tables-schema.sql (Option B).
 -- ---------------------------------------------------------------------------
@@ -222,7 +223,8 @@ BEGIN
   -- track_call_usage(); the foreign key is checked at commit.)
   IF TG_OP = 'UPDATE' AND NEW.assistant_id IS DISTINCT FROM OLD.assistant_id
      AND NEW.assistant_id IS NOT NULL
-     AND NOT EXISTS (SELECT 1 FROM public.assistants a WHERE a.id = NEW.assistant_id) THEN
+     AND NOT EXISTS (SELECT 1 FROM public.assistants a
+                     WHERE a.id = NEW.assistant_id AND a.user_id = NEW.user_id) THEN
     NEW.assistant_id := NULL;
   END IF;
   RETURN NEW;
@@ -266,16 +268,20 @@ BEGIN
            coalesce(bool_or(n.counted_duration_seconds <> 0), false)
       INTO v_dangling, v_counted
     FROM new_calls n
-    LEFT JOIN public.assistants a ON a.id = n.assistant_id;
+    LEFT JOIN public.assistants a ON a.id = n.assistant_id AND a.user_id = n.user_id;
     -- Promise 10: a call naming an assistant deleted meanwhile (a webhook
-    -- after a mid-call deletion) is kept, without the assistant.
+    -- after a mid-call deletion) is kept, without the assistant. Promise 12:
+    -- so is one naming another user's assistant (a user who recreated a
+    -- deleted assistant's id captures none of its old owner's calls); its
+    -- seconds, added below and taken off by this UPDATE's trigger, net 0.
     IF v_dangling THEN
       UPDATE public.call_logs c
       SET assistant_id = NULL
       FROM new_calls n
       WHERE c.id = n.id
         AND n.assistant_id IS NOT NULL
-        AND NOT EXISTS (SELECT 1 FROM public.assistants a WHERE a.id = n.assistant_id);
+        AND NOT EXISTS (SELECT 1 FROM public.assistants a
+                        WHERE a.id = n.assistant_id AND a.user_id = n.user_id);
     END IF;
     IF NOT v_counted THEN
       RETURN NULL;
