@@ -79,13 +79,13 @@ pub const REVISIONS: &[Revision] = &[
         version: 4,
         name: "call-logs-schema.sql",
         release: "0.2.0",
-        checksum: "d6f2364cef879efe2415b2560238bbe096c1cbdeff4875c2932ba6caf8e3f053",
+        checksum: "c4e9f6400e60e113bd184f632b37211ae0ea22b07f3fcd00cc44e816677ff9a4",
     },
     Revision {
         version: 5,
         name: "missing-tables-schema.sql",
         release: "0.2.0",
-        checksum: "6cfecf8cf707b4b8f4975017fc20aec5fcf8a776a9edc6fc7b217044171406bf",
+        checksum: "84fbe350d6b6971fbd84e0c1bcad9eb55195b42b97b82acfc5c5823612588be3",
     },
 ];
 

@@ -311,7 +311,7 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("→ ALTER TABLE public.usage_logs"), "{text}");
-        assert!(text.ends_with("2 passed, 1 failed, 1 warnings\n"), "{text}");
+        assert!(text.ends_with("1 warning\n2 passed, 1 failed\n"), "{text}");
     }
 
     #[test]
