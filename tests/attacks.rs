@@ -41,37 +41,6 @@ fn apply_files(db: &TestDb, dir: &str) {
     }
 }
 
-async fn exec(conn: &mut PgConnection, sql: &str) -> Result<u64, sqlx::Error> {
-    conn.execute(sql).await.map(|r| r.rows_affected())
-}
-
-async fn exec_ok(conn: &mut PgConnection, sql: &str) -> u64 {
-    match exec(conn, sql).await {
-        Ok(n) => n,
-        Err(e) => panic!("{sql}\nfailed: {e}"),
-    }
-}
-
-async fn int(conn: &mut PgConnection, sql: &str) -> i64 {
-    match sqlx::query_scalar::<_, i64>(sql)
-        .fetch_one(&mut *conn)
-        .await
-    {
-        Ok(n) => n,
-        Err(e) => panic!("{sql}\nfailed: {e}"),
-    }
-}
-
-async fn opt_text(conn: &mut PgConnection, sql: &str) -> Option<String> {
-    match sqlx::query_scalar::<_, Option<String>>(sql)
-        .fetch_optional(&mut *conn)
-        .await
-    {
-        Ok(s) => s.flatten(),
-        Err(e) => panic!("{sql}\nfailed: {e}"),
-    }
-}
-
 /// The user's recorded usage, as the dashboard reads it.
 async fn used(su: &mut PgConnection, user: Uuid) -> i64 {
     int(

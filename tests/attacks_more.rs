@@ -6,42 +6,11 @@
 //! held, kept so they keep holding.
 mod common;
 use common::*;
-use sqlx::{Executor, PgConnection};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 const DENIED: Option<&str> = Some("42501");
 const FROZEN: Option<&str> = Some("VX002");
-
-async fn exec(conn: &mut PgConnection, sql: &str) -> Result<u64, sqlx::Error> {
-    conn.execute(sql).await.map(|r| r.rows_affected())
-}
-
-async fn exec_ok(conn: &mut PgConnection, sql: &str) -> u64 {
-    match exec(conn, sql).await {
-        Ok(n) => n,
-        Err(e) => panic!("{sql}\nfailed: {e}"),
-    }
-}
-
-async fn int(conn: &mut PgConnection, sql: &str) -> i64 {
-    match sqlx::query_scalar::<_, i64>(sql)
-        .fetch_one(&mut *conn)
-        .await
-    {
-        Ok(n) => n,
-        Err(e) => panic!("{sql}\nfailed: {e}"),
-    }
-}
-
-async fn opt_text(conn: &mut PgConnection, sql: &str) -> Option<String> {
-    match sqlx::query_scalar::<_, Option<String>>(sql)
-        .fetch_optional(&mut *conn)
-        .await
-    {
-        Ok(s) => s.flatten(),
-        Err(e) => panic!("{sql}\nfailed: {e}"),
-    }
-}
 
 fn state(s: Option<&str>) -> Option<String> {
     s.map(String::from)

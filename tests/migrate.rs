@@ -3,29 +3,8 @@
 mod common;
 use common::*;
 use sqlx::{Connection, Executor, PgConnection};
-use std::process::{Child, Output, Stdio};
+use std::process::{Child, Output};
 use std::time::{Duration, Instant};
-
-fn vmx(db: &TestDb, args: &[&str]) -> Output {
-    assert_cmd::Command::cargo_bin("vmx")
-        .expect("the vmx binary")
-        .arg("--database-url")
-        .arg(db.url())
-        .args(args)
-        .output()
-        .expect("run vmx")
-}
-
-fn spawn_vmx(db: &TestDb, args: &[&str]) -> Child {
-    std::process::Command::new(assert_cmd::cargo::cargo_bin("vmx"))
-        .arg("--database-url")
-        .arg(db.url())
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn vmx")
-}
 
 fn code(out: &Output) -> i32 {
     out.status.code().unwrap_or(-1)
@@ -37,17 +16,6 @@ fn stdout(out: &Output) -> String {
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-#[track_caller]
-fn assert_exit(out: &Output, expected: i32) {
-    assert_eq!(
-        code(out),
-        expected,
-        "stdout:\n{}\nstderr:\n{}",
-        stdout(out),
-        stderr(out)
-    );
 }
 
 /// `version|checksum` rows of vmx.schema_history; empty when the table does not exist.
@@ -85,10 +53,6 @@ fn embedded() -> Vec<(i32, String)> {
         .iter()
         .map(|m| (m.version, m.checksum.clone()))
         .collect()
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(out)))
 }
 
 /// Waits (with a deadline) until a vmx backend on `db` is blocked on a lock; returns its pid.
@@ -147,7 +111,7 @@ async fn hold_profiles_lock(db: &TestDb) -> PgConnection {
 #[test]
 fn fresh_migrate_applies_all_five_then_rerun_does_nothing() {
     let db = fresh_db(Fixture::Compat);
-    let out = vmx(&db, &["migrate"]);
+    let out = run_on(&db, &["migrate"]);
     assert_exit(&out, 0);
     let text = stdout(&out);
     assert_eq!(
@@ -157,13 +121,13 @@ fn fresh_migrate_applies_all_five_then_rerun_does_nothing() {
     );
     assert_eq!(history(&db), embedded());
 
-    let again = vmx(&db, &["migrate", "--format", "json"]);
+    let again = run_on(&db, &["migrate", "--format", "json"]);
     assert_exit(&again, 0);
-    let doc = json(&again);
+    let doc = json_of(&again);
     assert_eq!(doc["applied"], 0);
     assert_eq!(doc["already_applied"], 5);
 
-    let quiet = vmx(&db, &["migrate", "-q"]);
+    let quiet = run_on(&db, &["migrate", "-q"]);
     assert_exit(&quiet, 0);
     assert!(quiet.stdout.is_empty(), "{}", stdout(&quiet));
     assert_eq!(history(&db), embedded());
@@ -172,7 +136,7 @@ fn fresh_migrate_applies_all_five_then_rerun_does_nothing() {
 #[test]
 fn dry_run_prints_the_plan_and_changes_nothing() {
     let db = fresh_db(Fixture::Compat);
-    let out = vmx(&db, &["migrate", "--dry-run"]);
+    let out = run_on(&db, &["migrate", "--dry-run"]);
     assert_exit(&out, 0);
     let text = stdout(&out);
     assert_eq!(text.matches("would apply").count(), 5, "{text}");
@@ -190,7 +154,7 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
 #[test]
 fn target_without_auth_users_needs_supabase_compat() {
     let db = fresh_db(Fixture::Empty);
-    let out = vmx(&db, &["migrate"]);
+    let out = run_on(&db, &["migrate"]);
     assert_exit(&out, 8);
     assert!(
         stderr(&out).contains("--supabase-compat"),
@@ -199,7 +163,7 @@ fn target_without_auth_users_needs_supabase_compat() {
     );
     assert!(!exists(&db, "vmx.schema_history"));
 
-    let out = vmx(&db, &["migrate", "--supabase-compat"]);
+    let out = run_on(&db, &["migrate", "--supabase-compat"]);
     assert_exit(&out, 0);
     assert!(exists(&db, "auth.users"));
     assert_eq!(history(&db), embedded());
@@ -208,13 +172,13 @@ fn target_without_auth_users_needs_supabase_compat() {
 #[test]
 fn status_reports_pending_files_until_migrated() {
     let db = fresh_db(Fixture::Compat);
-    assert_exit(&vmx(&db, &["status", "--exit-code"]), 7);
-    assert_exit(&vmx(&db, &["migrate", "--to", "2"]), 0);
+    assert_exit(&run_on(&db, &["status", "--exit-code"]), 7);
+    assert_exit(&run_on(&db, &["migrate", "--to", "2"]), 0);
     assert_eq!(versions(&db), [1, 2]);
 
-    let out = vmx(&db, &["status", "--format", "json"]);
+    let out = run_on(&db, &["status", "--format", "json"]);
     assert_exit(&out, 0);
-    let doc = json(&out);
+    let doc = json_of(&out);
     let states: Vec<&str> = doc["files"]
         .as_array()
         .expect("files")
@@ -225,25 +189,25 @@ fn status_reports_pending_files_until_migrated() {
         states,
         ["applied", "applied", "pending", "pending", "pending"]
     );
-    let human = stdout(&vmx(&db, &["status"]));
+    let human = stdout(&run_on(&db, &["status"]));
     assert_eq!(human.matches("pending").count(), 4, "{human}"); // three rows and the summary
 
-    assert_exit(&vmx(&db, &["status", "--exit-code"]), 7);
-    assert_exit(&vmx(&db, &["migrate"]), 0);
-    assert_exit(&vmx(&db, &["status", "--exit-code"]), 0);
+    assert_exit(&run_on(&db, &["status", "--exit-code"]), 7);
+    assert_exit(&run_on(&db, &["migrate"]), 0);
+    assert_exit(&run_on(&db, &["status", "--exit-code"]), 0);
 }
 
 #[test]
 fn eight_concurrent_runs_apply_each_file_once() {
     let db = fresh_db(Fixture::Compat);
     let children: Vec<Child> = (0..8)
-        .map(|_| spawn_vmx(&db, &["migrate", "--format", "json"]))
+        .map(|_| spawn_on(&db, &["migrate", "--format", "json"]))
         .collect();
     let mut applied = 0;
     for child in children {
         let out = child.wait_with_output().expect("wait for vmx");
         assert_exit(&out, 0);
-        applied += json(&out)["applied"].as_u64().expect("applied");
+        applied += json_of(&out)["applied"].as_u64().expect("applied");
     }
     assert_eq!(applied, 5, "each file must be applied by exactly one run");
     assert_eq!(history(&db), embedded());
@@ -260,7 +224,7 @@ async fn held_lock_times_out_with_exit_6_naming_the_holder() {
     .await
     .expect("take the lock");
 
-    let out = vmx(&db, &["migrate", "--lock-timeout", "1"]);
+    let out = run_on(&db, &["migrate", "--lock-timeout", "1"]);
     assert_exit(&out, 6);
     let err = stderr(&out);
     assert!(
@@ -274,17 +238,44 @@ async fn held_lock_times_out_with_exit_6_naming_the_holder() {
     assert!(!exists(&db, "public.profiles"));
 
     holder.close().await.expect("release");
-    assert_exit(&vmx(&db, &["migrate"]), 0);
+    assert_exit(&run_on(&db, &["migrate"]), 0);
+}
+
+/// Advisory locks are per database but pg_locks is per cluster: a vmx run in
+/// another database of the same server is not the holder to name.
+#[tokio::test]
+async fn lock_holder_named_is_the_one_in_this_database() {
+    let other = fresh_db(Fixture::Compat);
+    let db = fresh_db(Fixture::Compat);
+    let take = "SELECT pg_backend_pid() FROM (SELECT pg_advisory_lock(hashtext('vmx.schema_history')::bigint)) l";
+    let mut elsewhere = other.admin().await;
+    let other_pid: i32 = sqlx::query_scalar(take)
+        .fetch_one(&mut elsewhere)
+        .await
+        .expect("lock in the other database");
+    let mut holder = db.admin().await;
+    let pid: i32 = sqlx::query_scalar(take)
+        .fetch_one(&mut holder)
+        .await
+        .expect("lock in this database");
+
+    let out = run_on(&db, &["migrate", "--lock-timeout", "1"]);
+    assert_exit(&out, 6);
+    let err = stderr(&out);
+    assert!(err.contains(&format!("pid {pid},")), "{err}");
+    assert!(!err.contains(&format!("pid {other_pid},")), "{err}");
+    holder.close().await.expect("release");
+    elsewhere.close().await.expect("release");
 }
 
 #[test]
 fn tampered_checksum_stops_with_exit_4_and_changes_nothing() {
     let db = fresh_db(Fixture::Compat);
-    assert_exit(&vmx(&db, &["migrate", "--to", "2"]), 0);
+    assert_exit(&run_on(&db, &["migrate", "--to", "2"]), 0);
     db.sql("UPDATE vmx.schema_history SET checksum = repeat('0', 64) WHERE version = 1");
     let before = history(&db);
 
-    let out = vmx(&db, &["migrate"]);
+    let out = run_on(&db, &["migrate"]);
     assert_exit(&out, 4);
     let err = stderr(&out);
     assert!(err.contains("schema.sql"), "{err}");
@@ -296,23 +287,23 @@ fn tampered_checksum_stops_with_exit_4_and_changes_nothing() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert_eq!(history(&db), before);
     assert!(!exists(&db, "public.phone_numbers"));
-    assert_exit(&vmx(&db, &["status", "--exit-code"]), 4);
+    assert_exit(&run_on(&db, &["status", "--exit-code"]), 4);
 }
 
 #[test]
 fn unknown_version_stops_with_exit_4_and_changes_nothing() {
     let db = fresh_db(Fixture::Compat);
-    assert_exit(&vmx(&db, &["migrate", "--to", "2"]), 0);
+    assert_exit(&run_on(&db, &["migrate", "--to", "2"]), 0);
     db.sql(
         "INSERT INTO vmx.schema_history (version, name, checksum, execution_ms, vmx_version)
          VALUES (99, 'future.sql', 'abc', 1, '9.9.9')",
     );
-    let out = vmx(&db, &["migrate"]);
+    let out = run_on(&db, &["migrate"]);
     assert_exit(&out, 4);
     assert!(stderr(&out).contains("version 99"), "{}", stderr(&out));
     assert_eq!(versions(&db), [1, 2, 99]);
     assert!(!exists(&db, "public.phone_numbers"));
-    assert_exit(&vmx(&db, &["status", "--exit-code"]), 4);
+    assert_exit(&run_on(&db, &["status", "--exit-code"]), 4);
 }
 
 #[test]
@@ -325,7 +316,7 @@ fn failing_file_is_rolled_back_with_exit_5_and_earlier_files_stay() {
         Some(ADMIN),
         "CREATE TABLE public.phone_numbers (id int, user_id int)",
     );
-    let out = vmx(&db, &["migrate"]);
+    let out = run_on(&db, &["migrate"]);
     assert_exit(&out, 5);
     let err = stderr(&out);
     assert!(err.contains("phone-number-schema.sql"), "{err}");
@@ -337,16 +328,16 @@ fn failing_file_is_rolled_back_with_exit_5_and_earlier_files_stay() {
     assert!(!exists(&db, "public.call_logs"));
 
     db.sql("DROP TABLE public.phone_numbers");
-    assert_exit(&vmx(&db, &["migrate"]), 0);
+    assert_exit(&run_on(&db, &["migrate"]), 0);
     assert_eq!(history(&db), embedded());
 }
 
 #[tokio::test]
 async fn terminated_backend_leaves_a_file_boundary_and_next_run_completes() {
     let db = fresh_db(Fixture::Compat);
-    assert_exit(&vmx(&db, &["migrate", "--to", "1"]), 0);
+    assert_exit(&run_on(&db, &["migrate", "--to", "1"]), 0);
     let holder = hold_profiles_lock(&db).await;
-    let child = spawn_vmx(&db, &["migrate", "--statement-lock-timeout", "120"]);
+    let child = spawn_on(&db, &["migrate", "--statement-lock-timeout", "120"]);
     let pid = blocked_vmx_backend(&db).await;
     let mut admin = db.superuser().await;
     sqlx::query("SELECT pg_terminate_backend($1)")
@@ -360,16 +351,16 @@ async fn terminated_backend_leaves_a_file_boundary_and_next_run_completes() {
 
     assert_eq!(versions(&db), [1]);
     assert!(!exists(&db, "public.assistants"), "file 2 half applied");
-    assert_exit(&vmx(&db, &["migrate"]), 0);
+    assert_exit(&run_on(&db, &["migrate"]), 0);
     assert_eq!(history(&db), embedded());
 }
 
 #[tokio::test]
 async fn killed_run_leaves_a_file_boundary_and_next_run_completes() {
     let db = fresh_db(Fixture::Compat);
-    assert_exit(&vmx(&db, &["migrate", "--to", "1"]), 0);
+    assert_exit(&run_on(&db, &["migrate", "--to", "1"]), 0);
     let holder = hold_profiles_lock(&db).await;
-    let mut child = spawn_vmx(&db, &["migrate", "--statement-lock-timeout", "120"]);
+    let mut child = spawn_on(&db, &["migrate", "--statement-lock-timeout", "120"]);
     blocked_vmx_backend(&db).await;
     child.kill().expect("SIGKILL vmx");
     child.wait().expect("reap vmx");
@@ -378,7 +369,7 @@ async fn killed_run_leaves_a_file_boundary_and_next_run_completes() {
 
     assert_eq!(versions(&db), [1]);
     assert!(!exists(&db, "public.assistants"), "file 2 half applied");
-    assert_exit(&vmx(&db, &["migrate"]), 0);
+    assert_exit(&run_on(&db, &["migrate"]), 0);
     assert_eq!(history(&db), embedded());
 }
 
@@ -386,7 +377,7 @@ async fn killed_run_leaves_a_file_boundary_and_next_run_completes() {
 fn legacy_database_is_adopted_without_losing_rows() {
     let db = fresh_db(Fixture::Legacy);
     let before = db.row_counts();
-    let out = vmx(&db, &["migrate"]);
+    let out = run_on(&db, &["migrate"]);
     assert_exit(&out, 0);
     assert_eq!(db.row_counts(), before);
     assert_eq!(history(&db), embedded());
@@ -403,14 +394,14 @@ fn add_missing_backfills_existing_users_then_has_nothing_to_do() {
         .unwrap();
     assert!(profiles > 0, "the fixture has users");
 
-    let dry = vmx(&db, &["add-missing", "--dry-run"]);
+    let dry = run_on(&db, &["add-missing", "--dry-run"]);
     assert_exit(&dry, 0);
     assert!(
         !exists(&db, "public.user_limits"),
         "dry run changed the database"
     );
 
-    let out = vmx(&db, &["add-missing"]);
+    let out = run_on(&db, &["add-missing"]);
     assert_exit(&out, 0);
     assert_eq!(versions(&db), [5]);
     let wrong = db.sql(
@@ -430,7 +421,7 @@ fn add_missing_backfills_existing_users_then_has_nothing_to_do() {
     );
 
     let before = db.row_counts();
-    let again = vmx(&db, &["add-missing"]);
+    let again = run_on(&db, &["add-missing"]);
     assert_exit(&again, 0);
     assert!(
         stdout(&again).contains("nothing to do"),
@@ -444,7 +435,7 @@ fn add_missing_backfills_existing_users_then_has_nothing_to_do() {
 #[test]
 fn add_missing_without_the_first_four_tables_says_run_migrate() {
     let db = fresh_db(Fixture::Compat);
-    let out = vmx(&db, &["add-missing"]);
+    let out = run_on(&db, &["add-missing"]);
     assert_exit(&out, 8);
     assert!(stderr(&out).contains("vmx migrate"), "{}", stderr(&out));
     assert!(!exists(&db, "vmx.schema_history"));
@@ -453,7 +444,7 @@ fn add_missing_without_the_first_four_tables_says_run_migrate() {
 #[test]
 fn add_missing_without_auth_users_is_refused() {
     let db = fresh_db(Fixture::Empty);
-    assert_exit(&vmx(&db, &["add-missing"]), 8);
+    assert_exit(&run_on(&db, &["add-missing"]), 8);
 }
 
 /// A role that may log in and read `auth`, and nothing more.

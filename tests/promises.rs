@@ -25,28 +25,6 @@ const LIMIT: Option<&str> = Some("VX001");
 // helpers
 // ---------------------------------------------------------------------------
 
-/// Runs one statement (simple protocol); Ok(rows affected).
-async fn exec(conn: &mut PgConnection, sql: &str) -> Result<u64, sqlx::Error> {
-    conn.execute(sql).await.map(|r| r.rows_affected())
-}
-
-async fn exec_ok(conn: &mut PgConnection, sql: &str) -> u64 {
-    match exec(conn, sql).await {
-        Ok(n) => n,
-        Err(e) => panic!("{sql}\nfailed: {e}"),
-    }
-}
-
-async fn int(conn: &mut PgConnection, sql: &str) -> i64 {
-    match sqlx::query_scalar::<_, i64>(sql)
-        .fetch_one(&mut *conn)
-        .await
-    {
-        Ok(n) => n,
-        Err(e) => panic!("{sql}\nfailed: {e}"),
-    }
-}
-
 async fn text(conn: &mut PgConnection, sql: &str) -> Option<String> {
     match sqlx::query_scalar::<_, Option<String>>(sql)
         .fetch_one(&mut *conn)

@@ -6,40 +6,9 @@ mod common;
 mod load;
 use common::*;
 use std::collections::BTreeSet;
-use std::process::{Child, Output, Stdio};
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn vmx(db: &TestDb, args: &[&str]) -> Output {
-    std::process::Command::new(assert_cmd::cargo::cargo_bin("vmx"))
-        .arg("--database-url")
-        .arg(db.url())
-        .args(args)
-        .output()
-        .expect("run vmx")
-}
-
-fn spawn_vmx(db: &TestDb, args: &[&str]) -> Child {
-    std::process::Command::new(assert_cmd::cargo::cargo_bin("vmx"))
-        .arg("--database-url")
-        .arg(db.url())
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn vmx")
-}
-
-#[track_caller]
-fn assert_exit(out: &Output, expected: i32) {
-    assert_eq!(
-        out.status.code().unwrap_or(-1),
-        expected,
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// A hand-built database (the original guide's five files) with extra users
 /// and `calls` call logs, granted to the API roles as those projects were.
@@ -81,7 +50,7 @@ fn embedded() -> Vec<(i32, String, String)> {
 
 /// The (check id, target) pairs `vmx verify` fails on `db`.
 fn verify_failures(db: &TestDb) -> BTreeSet<(String, String)> {
-    let out = vmx(db, &["verify", "--format", "json"]);
+    let out = run_on(db, &["verify", "--format", "json"]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("verify JSON: {e}: {}", String::from_utf8_lossy(&out.stderr)));
     report["checks"]
@@ -101,7 +70,7 @@ fn assert_verify_passes(db: &TestDb) {
         failed.is_empty(),
         "verify fails after the takeover: {failed:#?}"
     );
-    assert_exit(&vmx(db, &["verify"]), 0);
+    assert_exit(&run_on(db, &["verify"]), 0);
 }
 
 /// What must hold once the takeover is done: the history exact, every index
@@ -166,7 +135,7 @@ async fn take_over_under_load(db: &TestDb) {
 
     let app = load::App::start(&db.url(), accounts, 4, Duration::from_millis(2), 1_000_000);
     std::thread::sleep(Duration::from_millis(300));
-    let out = vmx(db, &["migrate"]);
+    let out = run_on(db, &["migrate"]);
     // The app keeps going a moment after the takeover, on the new schema.
     std::thread::sleep(Duration::from_millis(300));
     let stats = app.stop();
@@ -190,7 +159,7 @@ async fn take_over_under_load(db: &TestDb) {
     );
     assert_converged(db);
     assert_verify_passes(db);
-    let again = vmx(db, &["migrate"]);
+    let again = run_on(db, &["migrate"]);
     assert_exit(&again, 0);
     assert_eq!(history(db), embedded(), "a re-run changes nothing");
 }
@@ -293,7 +262,7 @@ async fn killed_outside_the_transaction_leaves_the_file_pending_and_next_run_com
         .execute(&mut holder)
         .await
         .expect("hold a snapshot");
-    let mut child = spawn_vmx(&db, &["migrate", "--statement-lock-timeout", "120"]);
+    let mut child = spawn_on(&db, &["migrate", "--statement-lock-timeout", "120"]);
     vmx_waits_in_a_concurrent_build(&db).await;
     child.kill().expect("SIGKILL vmx");
     child.wait().expect("reap vmx");
@@ -313,7 +282,7 @@ async fn killed_outside_the_transaction_leaves_the_file_pending_and_next_run_com
         .expect("release the snapshot");
     no_vmx_backend_left(&db).await;
 
-    let out = vmx(&db, &["migrate"]);
+    let out = run_on(&db, &["migrate"]);
     assert_exit(&out, 0);
     assert_converged(&db);
     assert_verify_passes(&db);

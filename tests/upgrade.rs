@@ -3,48 +3,11 @@
 //! files with a plain `vmx migrate`, through the real binary, on a real PostgreSQL.
 mod common;
 use common::*;
-use std::process::{Child, Output, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 use vmx::releases::REVISIONS;
 
 const OLD: &str = "0.1.0";
-
-fn vmx(db: &TestDb, args: &[&str]) -> Output {
-    assert_cmd::Command::cargo_bin("vmx")
-        .expect("the vmx binary")
-        .arg("--database-url")
-        .arg(db.url())
-        .args(args)
-        .output()
-        .expect("run vmx")
-}
-
-fn spawn_vmx(db: &TestDb, args: &[&str]) -> Child {
-    std::process::Command::new(assert_cmd::cargo::cargo_bin("vmx"))
-        .arg("--database-url")
-        .arg(db.url())
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn vmx")
-}
-
-#[track_caller]
-fn assert_exit(out: &Output, expected: i32) {
-    assert_eq!(
-        out.status.code().unwrap_or(-1),
-        expected,
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
-}
 
 /// The release-0.1.0 revision of file `version`.
 fn old_revision(version: i32) -> &'static vmx::releases::Revision {
@@ -147,9 +110,9 @@ fn upgrade_keeps_everything(db: &TestDb) {
         "this release changes no file since {OLD}: nothing to upgrade"
     );
 
-    let status = vmx(db, &["status", "--format", "json"]);
+    let status = run_on(db, &["status", "--format", "json"]);
     assert_exit(&status, 0);
-    let doc = json(&status);
+    let doc = json_of(&status);
     for f in doc["files"].as_array().expect("files") {
         let version = f["version"].as_i64().expect("version") as i32;
         if changed.contains(&version) {
@@ -158,19 +121,19 @@ fn upgrade_keeps_everything(db: &TestDb) {
             assert_eq!(f["to_release"], env!("CARGO_PKG_VERSION"), "{f}");
         }
     }
-    assert_exit(&vmx(db, &["status", "--exit-code"]), 7);
-    let dry = vmx(db, &["migrate", "--dry-run", "--format", "json"]);
+    assert_exit(&run_on(db, &["status", "--exit-code"]), 7);
+    let dry = run_on(db, &["migrate", "--dry-run", "--format", "json"]);
     assert_exit(&dry, 0);
-    assert_eq!(json(&dry)["would_upgrade"], changed.len());
+    assert_eq!(json_of(&dry)["would_upgrade"], changed.len());
     assert_eq!(
         history(db).1,
         Vec::<String>::new(),
         "a dry run changes nothing"
     );
 
-    let out = vmx(db, &["migrate", "--format", "json"]);
+    let out = run_on(db, &["migrate", "--format", "json"]);
     assert_exit(&out, 0);
-    let doc = json(&out);
+    let doc = json_of(&out);
     assert_eq!(doc["upgraded"], changed.len(), "{doc}");
     for f in doc["files"].as_array().expect("files") {
         let version = f["version"].as_i64().expect("version") as i32;
@@ -184,11 +147,11 @@ fn upgrade_keeps_everything(db: &TestDb) {
 
     assert_eq!(state(db), before, "rows and usage counters are kept");
     assert_eq!(history(db), (embedded_history(), old_trail()));
-    assert_exit(&vmx(db, &["status", "--exit-code"]), 0);
-    assert_exit(&vmx(db, &["verify", "--probe"]), 0);
+    assert_exit(&run_on(db, &["status", "--exit-code"]), 0);
+    assert_exit(&run_on(db, &["verify", "--probe"]), 0);
     // A second run has nothing left to do.
     assert_eq!(
-        json(&vmx(db, &["migrate", "--format", "json"]))["upgraded"],
+        json_of(&run_on(db, &["migrate", "--format", "json"]))["upgraded"],
         0
     );
 }
@@ -210,9 +173,9 @@ fn legacy_database_taken_over_by_v010_upgrades_keeping_every_row() {
 fn four_files_by_v010_then_add_missing_then_migrate_upgrades_the_rest() {
     let db = migrated_by_v010(Fixture::LegacyFourFiles, 4);
     let rows_before = db.row_counts();
-    let out = vmx(&db, &["add-missing", "--format", "json"]);
+    let out = run_on(&db, &["add-missing", "--format", "json"]);
     assert_exit(&out, 0);
-    let doc = json(&out);
+    let doc = json_of(&out);
     assert_eq!(doc["file"]["state"], "applied", "{doc}");
     let pending: Vec<i32> = changed_since_old().into_iter().filter(|v| *v < 5).collect();
     assert_eq!(
@@ -222,9 +185,9 @@ fn four_files_by_v010_then_add_missing_then_migrate_upgrades_the_rest() {
     );
     assert!(db.sql("SELECT count(*) FROM auth.users u WHERE NOT EXISTS (SELECT 1 FROM public.user_limits l WHERE l.user_id = u.id)").trim() == "0");
 
-    let out = vmx(&db, &["migrate", "--format", "json"]);
+    let out = run_on(&db, &["migrate", "--format", "json"]);
     assert_exit(&out, 0);
-    assert_eq!(json(&out)["upgraded"], pending.len());
+    assert_eq!(json_of(&out)["upgraded"], pending.len());
     for (table, n) in rows_before {
         let now = db
             .row_counts()
@@ -234,8 +197,8 @@ fn four_files_by_v010_then_add_missing_then_migrate_upgrades_the_rest() {
             .1;
         assert_eq!(now, n, "{table} lost or gained rows");
     }
-    assert_exit(&vmx(&db, &["status", "--exit-code"]), 0);
-    assert_exit(&vmx(&db, &["verify", "--probe"]), 0);
+    assert_exit(&run_on(&db, &["status", "--exit-code"]), 0);
+    assert_exit(&run_on(&db, &["verify", "--probe"]), 0);
 }
 
 #[test]
@@ -246,14 +209,14 @@ fn history_table_of_v010_is_reshaped_in_place_only_by_a_real_run() {
             .trim()
             == "1"
     };
-    assert_exit(&vmx(&db, &["status"]), 0);
-    assert_exit(&vmx(&db, &["migrate", "--dry-run"]), 0);
+    assert_exit(&run_on(&db, &["status"]), 0);
+    assert_exit(&run_on(&db, &["migrate", "--dry-run"]), 0);
     assert!(
         !has_trail_column(&db),
         "status and --dry-run change nothing"
     );
     let applied_at_before = db.sql("SELECT string_agg(version || '@' || applied_at, ',' ORDER BY version) FROM vmx.schema_history");
-    assert_exit(&vmx(&db, &["migrate"]), 0);
+    assert_exit(&run_on(&db, &["migrate"]), 0);
     assert!(has_trail_column(&db));
     let kept = db.sql(
         "SELECT string_agg(version || '@' || applied_at, ',' ORDER BY version) FROM vmx.schema_history WHERE vmx_version = '0.1.0'",
@@ -269,13 +232,13 @@ fn concurrent_upgrades_upgrade_each_file_once() {
     let db = migrated_by_v010(Fixture::Compat, 5);
     db.apply("tests/fixtures/release-data.sql", None);
     let children: Vec<Child> = (0..6)
-        .map(|_| spawn_vmx(&db, &["migrate", "--format", "json"]))
+        .map(|_| spawn_on(&db, &["migrate", "--format", "json"]))
         .collect();
     let mut upgraded = 0;
     for child in children {
         let out = child.wait_with_output().expect("wait for vmx");
         assert_exit(&out, 0);
-        upgraded += json(&out)["upgraded"].as_u64().expect("upgraded");
+        upgraded += json_of(&out)["upgraded"].as_u64().expect("upgraded");
     }
     assert_eq!(upgraded as usize, changed_since_old().len());
     assert_eq!(history(&db), (embedded_history(), old_trail()));
@@ -294,7 +257,7 @@ async fn killed_upgrade_leaves_a_file_boundary_and_the_rerun_completes() {
     )
     .await
     .expect("lock profiles");
-    let mut child = spawn_vmx(&db, &["migrate", "--statement-lock-timeout", "120"]);
+    let mut child = spawn_on(&db, &["migrate", "--statement-lock-timeout", "120"]);
     let mut admin = db.superuser().await;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -328,17 +291,17 @@ async fn killed_upgrade_leaves_a_file_boundary_and_the_rerun_completes() {
             "{row} is not a released revision"
         );
     }
-    let out = vmx(&db, &["migrate"]);
+    let out = run_on(&db, &["migrate"]);
     assert_exit(&out, 0);
     assert_eq!(history(&db).0, embedded_history());
     assert_eq!(state(&db), before);
-    assert_exit(&vmx(&db, &["status", "--exit-code"]), 0);
+    assert_exit(&run_on(&db, &["status", "--exit-code"]), 0);
 }
 
 #[test]
 fn history_written_by_a_newer_vmx_stops_with_exit_4_naming_it() {
     let db = fresh_db(Fixture::Compat);
-    assert_exit(&vmx(&db, &["migrate"]), 0);
+    assert_exit(&run_on(&db, &["migrate"]), 0);
     db.sql(
         "INSERT INTO vmx.schema_history (version, name, checksum, execution_ms, vmx_version)
          VALUES (6, 'next-schema.sql', repeat('a', 64), 1, '9.1.0')",
@@ -349,7 +312,7 @@ fn history_written_by_a_newer_vmx_stops_with_exit_4_naming_it() {
         &["status", "--exit-code"],
         &["add-missing"],
     ] {
-        let out = vmx(&db, args);
+        let out = run_on(&db, args);
         assert_exit(&out, 4);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
@@ -370,7 +333,7 @@ fn checksum_no_release_shipped_stops_before_any_change() {
         history(&db),
         db.sql("SELECT count(*) FROM information_schema.columns WHERE table_schema = 'vmx'"),
     );
-    let out = vmx(&db, &["migrate"]);
+    let out = run_on(&db, &["migrate"]);
     assert_exit(&out, 4);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("phone-number-schema.sql"), "{err}");
@@ -385,16 +348,16 @@ fn checksum_no_release_shipped_stops_before_any_change() {
 #[test]
 fn renamed_history_row_is_reported_alike_and_repaired_by_migrate() {
     let db = fresh_db(Fixture::Compat);
-    assert_exit(&vmx(&db, &["migrate"]), 0);
+    assert_exit(&run_on(&db, &["migrate"]), 0);
     db.sql("UPDATE vmx.schema_history SET name = 'phones.sql' WHERE version = 3");
 
-    let status = json(&vmx(&db, &["status", "--format", "json"]));
+    let status = json_of(&run_on(&db, &["status", "--format", "json"]));
     let file3 = &status["files"][2];
     assert_eq!(file3["state"], "renamed", "{status}");
     assert_eq!(file3["recorded_name"], "phones.sql");
-    assert_exit(&vmx(&db, &["status", "--exit-code"]), 7);
-    let verify = vmx(&db, &["verify", "--format", "json"]);
-    let renamed: Vec<_> = json(&verify)["checks"]
+    assert_exit(&run_on(&db, &["status", "--exit-code"]), 7);
+    let verify = run_on(&db, &["verify", "--format", "json"]);
+    let renamed: Vec<_> = json_of(&verify)["checks"]
         .as_array()
         .expect("checks")
         .iter()
@@ -406,11 +369,11 @@ fn renamed_history_row_is_reported_alike_and_repaired_by_migrate() {
         "verify reports the renamed row as renamed: {renamed:?}"
     );
 
-    let out = vmx(&db, &["migrate", "--format", "json"]);
+    let out = run_on(&db, &["migrate", "--format", "json"]);
     assert_exit(&out, 0);
-    assert_eq!(json(&out)["repaired"], 1);
-    assert_exit(&vmx(&db, &["status", "--exit-code"]), 0);
-    assert_exit(&vmx(&db, &["verify"]), 0);
+    assert_eq!(json_of(&out)["repaired"], 1);
+    assert_exit(&run_on(&db, &["status", "--exit-code"]), 0);
+    assert_exit(&run_on(&db, &["verify"]), 0);
     assert_eq!(
         db.sql("SELECT name FROM vmx.schema_history WHERE version = 3 ORDER BY superseded_at NULLS LAST"),
         "phones.sql\nphone-number-schema.sql\n",

@@ -73,6 +73,9 @@ async fn holder(conn: &mut PgConnection) -> String {
            AND l.classid = ((k.key >> 32) & 4294967295)::oid
            AND l.objid = (k.key & 4294967295)::oid
            AND l.pid <> pg_backend_pid()
+           -- Advisory locks are per database, pg_locks is per cluster: another
+           -- database's vmx run holds its own lock, not ours.
+           AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
          LIMIT 1"
     );
     let row: Result<Option<HolderRow>, _> = sqlx::query_as(&sql).fetch_optional(conn).await;

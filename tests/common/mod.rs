@@ -427,3 +427,80 @@ pub fn vmx() -> assert_cmd::Command {
         .timeout(std::time::Duration::from_secs(120));
     cmd
 }
+
+/// Runs one statement (simple protocol); Ok(rows affected).
+pub async fn exec(conn: &mut PgConnection, sql: &str) -> Result<u64, sqlx::Error> {
+    conn.execute(sql).await.map(|r| r.rows_affected())
+}
+
+/// [`exec`] that must succeed.
+pub async fn exec_ok(conn: &mut PgConnection, sql: &str) -> u64 {
+    match exec(conn, sql).await {
+        Ok(n) => n,
+        Err(e) => panic!("{sql}\nfailed: {e}"),
+    }
+}
+
+/// The one integer `sql` returns.
+pub async fn int(conn: &mut PgConnection, sql: &str) -> i64 {
+    match sqlx::query_scalar::<_, i64>(sql)
+        .fetch_one(&mut *conn)
+        .await
+    {
+        Ok(n) => n,
+        Err(e) => panic!("{sql}\nfailed: {e}"),
+    }
+}
+
+/// The text `sql` returns, None for no row or NULL.
+pub async fn opt_text(conn: &mut PgConnection, sql: &str) -> Option<String> {
+    match sqlx::query_scalar::<_, Option<String>>(sql)
+        .fetch_optional(&mut *conn)
+        .await
+    {
+        Ok(s) => s.flatten(),
+        Err(e) => panic!("{sql}\nfailed: {e}"),
+    }
+}
+
+/// `vmx --database-url <db> ARGS…`, run to its end (see [`vmx`]).
+pub fn run_on(db: &TestDb, args: &[&str]) -> std::process::Output {
+    vmx()
+        .arg("--database-url")
+        .arg(db.url())
+        .args(args)
+        .output()
+        .expect("run vmx")
+}
+
+/// `vmx --database-url <db> ARGS…` started in the background, its output piped.
+pub fn spawn_on(db: &TestDb, args: &[&str]) -> std::process::Child {
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("vmx"))
+        .env_remove("DATABASE_URL")
+        .env("NO_COLOR", "1")
+        .arg("--database-url")
+        .arg(db.url())
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn vmx")
+}
+
+/// Asserts the exit code, showing both streams when it differs.
+#[track_caller]
+pub fn assert_exit(out: &std::process::Output, expected: i32) {
+    assert_eq!(
+        out.status.code().unwrap_or(-1),
+        expected,
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// stdout as one JSON document.
+pub fn json_of(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
