@@ -6,10 +6,6 @@ use sqlx::{Connection, Executor, PgConnection};
 use std::process::{Child, Output};
 use std::time::{Duration, Instant};
 
-fn code(out: &Output) -> i32 {
-    out.status.code().unwrap_or(-1)
-}
-
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
