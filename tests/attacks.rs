@@ -50,31 +50,6 @@ async fn used(su: &mut PgConnection, user: Uuid) -> i64 {
     .await
 }
 
-/// The webhook's upsert (service_role), `assistant` possibly NULL.
-async fn webhook(
-    svc: &mut PgConnection,
-    user: Uuid,
-    assistant: Option<Uuid>,
-    call: &str,
-    status: &str,
-    duration: i32,
-) -> Result<u64, sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO public.call_logs (user_id, assistant_id, vapi_call_id, status, duration_seconds, ended_at)
-         VALUES ($1, $2, $3, $4, $5, CASE WHEN $4 = 'completed' THEN now() END)
-         ON CONFLICT (vapi_call_id) DO UPDATE SET status = excluded.status,
-           duration_seconds = excluded.duration_seconds, ended_at = excluded.ended_at",
-    )
-    .bind(user)
-    .bind(assistant)
-    .bind(call)
-    .bind(status)
-    .bind(duration)
-    .execute(&mut *svc)
-    .await
-    .map(|r| r.rows_affected())
-}
-
 /// A user's own assistant, inserted as that user; returns its id.
 async fn own_assistant(db: &TestDb, user: Uuid, name: &str) -> Uuid {
     let mut conn = db.connect_as(Actor::User(user)).await;

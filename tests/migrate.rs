@@ -75,26 +75,6 @@ async fn blocked_vmx_backend(db: &TestDb) -> i32 {
     }
 }
 
-/// Waits (with a deadline) until no vmx backend is left on `db`.
-async fn no_vmx_backend_left(db: &TestDb) {
-    let mut conn = db.superuser().await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity
-             WHERE datname = current_database() AND application_name = 'vmx'",
-        )
-        .fetch_one(&mut conn)
-        .await
-        .expect("pg_stat_activity");
-        if n == 0 {
-            return;
-        }
-        assert!(Instant::now() < deadline, "the vmx backend never went away");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// A superuser transaction holding ACCESS EXCLUSIVE on public.profiles, so file 2 blocks.
 async fn hold_profiles_lock(db: &TestDb) -> PgConnection {
     let mut conn = db.superuser().await;

@@ -90,31 +90,6 @@ fn psql_messages(db: &TestDb, user: Option<&str>, args: &[&str]) -> (String, Str
     (String::from_utf8_lossy(&out.stdout).into_owned(), stderr)
 }
 
-/// The VAPI webhook's upsert, as the design specifies it (service_role).
-async fn webhook(
-    svc: &mut PgConnection,
-    user: Uuid,
-    assistant: Uuid,
-    vapi_call_id: &str,
-    status: &str,
-    duration: i32,
-) -> Result<u64, sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO public.call_logs (user_id, assistant_id, vapi_call_id, status, duration_seconds, ended_at)
-         VALUES ($1, $2, $3, $4, $5, CASE WHEN $4 = 'completed' THEN now() END)
-         ON CONFLICT (vapi_call_id) DO UPDATE SET status = excluded.status,
-           duration_seconds = excluded.duration_seconds, ended_at = excluded.ended_at",
-    )
-    .bind(user)
-    .bind(assistant)
-    .bind(vapi_call_id)
-    .bind(status)
-    .bind(duration)
-    .execute(&mut *svc)
-    .await
-    .map(|r| r.rows_affected())
-}
-
 /// Usage as the three counters see it: (assistant total, user's used seconds,
 /// number of call_completed usage rows, sum of their call_time_change_seconds).
 async fn usage(su: &mut PgConnection, user: Uuid, assistant: Uuid) -> (i64, i64, i64, i64) {

@@ -233,25 +233,6 @@ async fn vmx_waits_in_a_concurrent_build(db: &TestDb) {
     }
 }
 
-async fn no_vmx_backend_left(db: &TestDb) {
-    let mut conn = db.superuser().await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity
-             WHERE datname = current_database() AND application_name = 'vmx'",
-        )
-        .fetch_one(&mut conn)
-        .await
-        .expect("pg_stat_activity");
-        if n == 0 {
-            return;
-        }
-        assert!(Instant::now() < deadline, "the vmx backend never went away");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn killed_outside_the_transaction_leaves_the_file_pending_and_next_run_completes() {
     let db = legacy_with_calls(50, 5_000).await;

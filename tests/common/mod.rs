@@ -504,3 +504,52 @@ pub fn json_of(out: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
 }
+
+/// The VAPI webhook's upsert, as the design specifies it (service_role):
+/// `vapi_call_id` is the idempotency key; `assistant` may be NULL.
+pub async fn webhook(
+    svc: &mut PgConnection,
+    user: Uuid,
+    assistant: impl Into<Option<Uuid>>,
+    call: &str,
+    status: &str,
+    duration: i32,
+) -> Result<u64, sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO public.call_logs (user_id, assistant_id, vapi_call_id, status, duration_seconds, ended_at)
+         VALUES ($1, $2, $3, $4, $5, CASE WHEN $4 = 'completed' THEN now() END)
+         ON CONFLICT (vapi_call_id) DO UPDATE SET status = excluded.status,
+           duration_seconds = excluded.duration_seconds, ended_at = excluded.ended_at",
+    )
+    .bind(user)
+    .bind(assistant.into())
+    .bind(call)
+    .bind(status)
+    .bind(duration)
+    .execute(&mut *svc)
+    .await
+    .map(|r| r.rows_affected())
+}
+
+/// Waits (with a deadline) until no vmx backend is left on `db`.
+pub async fn no_vmx_backend_left(db: &TestDb) {
+    let mut conn = db.superuser().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND application_name = 'vmx'",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .expect("pg_stat_activity");
+        if n == 0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the vmx backend never went away"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
