@@ -308,6 +308,65 @@ fn failing_file_is_rolled_back_with_exit_5_and_earlier_files_stay() {
     assert_eq!(history(&db), embedded());
 }
 
+#[test]
+fn failing_file_keeps_what_the_server_said_before_the_error() {
+    let db = fresh_db(Fixture::Compat);
+    // As above; file 3's `CREATE TABLE IF NOT EXISTS phone_numbers` then says
+    // NOTICE "already exists, skipping" before the foreign key fails.
+    server().sql(
+        &db.name,
+        Some(ADMIN),
+        "CREATE TABLE public.phone_numbers (id int, user_id int)",
+    );
+    let out = run_on(&db, &["migrate", "-v"]);
+    assert_exit(&out, 5);
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.trim().lines().collect();
+    let notice = lines
+        .iter()
+        .position(|l| {
+            l.contains("NOTICE") && l.contains("phone_numbers") && l.contains("already exists")
+        })
+        .unwrap_or_else(|| panic!("the file's NOTICE on stderr: {err}"));
+    assert!(
+        lines[notice].starts_with("phone-number-schema.sql: "),
+        "{err}"
+    );
+    assert!(
+        lines.last().unwrap().contains("rolled back"),
+        "the error line comes last: {err}"
+    );
+
+    let out = run_on(&db, &["migrate", "--format", "json"]);
+    assert_exit(&out, 5);
+    assert_eq!(stderr(&out).trim().lines().count(), 1, "{}", stderr(&out));
+    let doc = json_of(&out);
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["exit_code"], 5);
+    assert!(
+        doc["error"]
+            .as_str()
+            .unwrap()
+            .contains("phone-number-schema.sql"),
+        "{doc}"
+    );
+    let files = doc["files"].as_array().unwrap();
+    let failed = files.last().unwrap();
+    assert_eq!(failed["name"], "phone-number-schema.sql");
+    assert_eq!(failed["state"], "failed");
+    assert!(
+        failed["notices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["severity"] == "NOTICE"
+                && n["message"].as_str().unwrap().contains("already exists")),
+        "{failed}"
+    );
+    assert_eq!(files[0]["state"], "already_applied", "{doc}");
+    assert_eq!(versions(&db), [1, 2]);
+}
+
 #[tokio::test]
 async fn terminated_backend_leaves_a_file_boundary_and_next_run_completes() {
     let db = fresh_db(Fixture::Compat);

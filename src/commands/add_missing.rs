@@ -18,7 +18,13 @@ pub async fn run(ctx: &Ctx, dry_run: bool, lock: &LockArgs) -> Result<()> {
     let mut progress = HumanProgress::new(ctx, dry_run, lock.lock_timeout);
     let result = migrate::add_missing(&mut conn, &target.display, &options, &mut progress).await;
     progress.done();
-    let report = result?;
+    let report = match result {
+        Ok(report) => report,
+        Err(err) => {
+            progress.failure_json(&target.display, &err)?;
+            return Err(err);
+        }
+    };
     let o = &report.outcome;
     if report.dry_run || !o.step.changes() {
         progress.outcome_line(o);

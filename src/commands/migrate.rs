@@ -26,7 +26,13 @@ pub async fn run(ctx: &Ctx, args: &MigrateArgs) -> Result<()> {
     let mut progress = HumanProgress::new(ctx, args.dry_run, args.lock.lock_timeout);
     let result = migrate::migrate(&mut conn, &target.display, &options, &mut progress).await;
     progress.done();
-    let report = result?;
+    let report = match result {
+        Ok(report) => report,
+        Err(err) => {
+            progress.failure_json(&target.display, &err)?;
+            return Err(err);
+        }
+    };
 
     if report.dry_run {
         if report.compat == Compat::WouldInstall {

@@ -7,7 +7,10 @@ pub mod migrate;
 pub mod status;
 pub mod verify;
 
+use crate::catalog::Migration;
+use crate::cli::Format;
 use crate::migrate::{Outcome, Progress, Step};
+use crate::notice::ServerNotice;
 use crate::output::{note, Ctx};
 use colored::Colorize;
 use std::io::IsTerminal;
@@ -16,10 +19,15 @@ use std::time::Duration;
 /// Per-file lines on stdout as they happen; a spinner on stderr only on a terminal.
 pub struct HumanProgress {
     human: bool,
+    json: bool,
     dry_run: bool,
     lock_timeout: u64,
     verbose: u8,
+    quiet: bool,
     spinner: Option<indicatif::ProgressBar>,
+    /// Every file's step so far as JSON, the failed one last: what a failed
+    /// run's JSON document lists.
+    files: Vec<serde_json::Value>,
 }
 
 impl HumanProgress {
@@ -32,11 +40,33 @@ impl HumanProgress {
         });
         HumanProgress {
             human,
+            json: ctx.format == Format::Json,
             dry_run,
             lock_timeout,
             verbose: ctx.verbose,
+            quiet: ctx.quiet,
             spinner,
+            files: Vec::new(),
         }
+    }
+
+    /// A failed run in `--format json`: the error is still one line on
+    /// stderr, and stdout gets a document with `ok: false`, the error, and the
+    /// files as far as the run got — the failed one with the server's notices.
+    pub fn failure_json(&self, target: &str, err: &anyhow::Error) -> anyhow::Result<()> {
+        if !self.json {
+            return Ok(());
+        }
+        let (line, code) = crate::error::outcome_of(err);
+        let doc = serde_json::json!({
+            "ok": false,
+            "target": target,
+            "error": line.map(|l| l.trim_start_matches("vmx: error: ").to_string()),
+            "exit_code": code.code(),
+            "files": self.files,
+        });
+        crate::output::stdout().line(serde_json::to_string_pretty(&doc)?);
+        Ok(())
     }
 
     pub fn line(&self, text: &str) {
@@ -102,6 +132,7 @@ impl Progress for HumanProgress {
     }
 
     fn file_done(&mut self, outcome: &Outcome) {
+        self.files.push(outcome_json(outcome));
         if outcome.step != Step::NotRequested {
             self.outcome_line(outcome);
         }
@@ -114,6 +145,29 @@ impl Progress for HumanProgress {
             } else {
                 self.line(&text);
             }
+        }
+    }
+
+    fn file_failed(&mut self, migration: &'static Migration, notices: &[ServerNotice]) {
+        self.files.push(serde_json::json!({
+            "version": migration.version,
+            "name": migration.name,
+            "checksum": migration.checksum,
+            "state": "failed",
+            "from_release": null,
+            "execution_ms": null,
+            "notices": notices,
+        }));
+        if self.json {
+            return;
+        }
+        // On stderr, just before the error line they explain (even with -q:
+        // WARNINGs; the files' own notices and, with -v, everything else).
+        if let Some(bar) = &self.spinner {
+            bar.finish_and_clear();
+        }
+        for notice in crate::notice::shown(notices, self.verbose, self.quiet) {
+            note(format_args!("{}: {notice}", migration.name));
         }
     }
 

@@ -15,6 +15,7 @@ pub mod preflight;
 
 use crate::catalog::{self, Migration, MISSING_TABLES_VERSION, SUPABASE_COMPAT_SQL};
 use crate::error::VmxError;
+use crate::notice::ServerNotice;
 use crate::releases::Revision;
 use anyhow::{Context, Result};
 use history::{Applied, FileState};
@@ -155,6 +156,9 @@ pub trait Progress {
     fn working(&mut self, _what: &str) {}
     /// A file's step is final (reported as it happens, in order).
     fn file_done(&mut self, _outcome: &Outcome) {}
+    /// A file failed and was rolled back; what the server said while it ran
+    /// (often the reason) comes before the error the engine then returns.
+    fn file_failed(&mut self, _migration: &'static Migration, _notices: &[ServerNotice]) {}
     fn compat_installed(&mut self, _ms: i64) {}
 }
 
@@ -301,7 +305,7 @@ async fn migrate_locked(
             progress.working(&format!("{} {} {}", step.id(), m.version, m.name));
         }
         let (taken, notices) = crate::notice::collect(take(&mut *conn, m, state, step, slt)).await;
-        let (step, execution_ms) = taken?;
+        let (step, execution_ms) = taken.inspect_err(|_| progress.file_failed(m, &notices))?;
         let outcome = Outcome {
             migration: m,
             step,
@@ -436,7 +440,7 @@ async fn add_missing_locked(
         options.statement_lock_timeout,
     ))
     .await;
-    let (step, execution_ms) = taken?;
+    let (step, execution_ms) = taken.inspect_err(|_| progress.file_failed(file, &notices))?;
     let outcome = Outcome {
         migration: file,
         step,
