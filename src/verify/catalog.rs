@@ -284,6 +284,9 @@ pub struct Catalog {
     #[serde(skip)]
     /// The current rows of `vmx.schema_history`, read by the one drift rule.
     pub history: Vec<crate::migrate::history::Applied>,
+    /// Rules, schema CREATE, loose constraints, the auth functions (`super::guards`).
+    #[serde(skip)]
+    pub guards: super::guards::Guards,
 }
 
 impl Catalog {

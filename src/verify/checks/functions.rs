@@ -277,6 +277,59 @@ pub fn cleanup_schedule(cat: &Catalog) -> Vec<CheckResult> {
         .collect()
 }
 
+/// `auth.uid()`, `auth.role()` and `auth.jwt()`: every policy tells users
+/// apart through them, so each must read the request's JWT claims
+/// (`request.jwt.claims`, as PostgREST sets them; `uid()` the `sub` claim,
+/// `role()` the `role` claim), and `authenticated` must be able to call `uid()`.
+pub fn auth_functions(cat: &Catalog) -> Vec<CheckResult> {
+    let restore = "restore Supabase's definition (its auth migrations; for plain PostgreSQL sql/supabase-compat.sql)";
+    cat.guards
+        .auth_functions
+        .iter()
+        .map(|f| {
+            let target = format!("auth.{}", f.signature);
+            let Some(source) = &f.source else {
+                return CheckId::AuthFunctions.fail(
+                    target,
+                    "does not exist: the policies cannot tell users apart",
+                    restore,
+                );
+            };
+            let claim = match f.signature.as_str() {
+                "uid()" => Some("sub"),
+                "role()" => Some("role"),
+                _ => None,
+            };
+            let reads_jwt = source.contains("request.jwt.claim")
+                && claim.is_none_or(|c| source.contains(&format!("'{c}'")) || source.contains(&format!(".{c}'")));
+            if !reads_jwt {
+                let what = claim.map_or("the request's JWT claims".to_string(), |c| {
+                    format!("the request's JWT `{c}` claim")
+                });
+                return CheckId::AuthFunctions.fail(
+                    target,
+                    format!("does not read {what} (request.jwt.claims): every policy that compares with it stops telling users apart"),
+                    restore,
+                );
+            }
+            if f.signature == "uid()" && !f.authenticated_may {
+                return CheckId::AuthFunctions.fail(
+                    target,
+                    "authenticated may not execute it: every policy that calls it fails with permission denied",
+                    "GRANT EXECUTE ON FUNCTION auth.uid() TO authenticated",
+                );
+            }
+            CheckId::AuthFunctions.pass(
+                target,
+                match claim {
+                    Some(c) => format!("reads the request's JWT `{c}` claim"),
+                    None => "reads the request's JWT claims".to_string(),
+                },
+            )
+        })
+        .collect()
+}
+
 pub const BREAKS: &[Break] = &[
     Break::fails(
         CheckId::FunctionSecurity,
@@ -340,5 +393,16 @@ pub const BREAKS: &[Break] = &[
          GRANT USAGE ON SCHEMA cron TO {admin}; GRANT SELECT ON cron.job TO {admin};
          INSERT INTO cron.job (schedule, command, database, username, active, jobname)
            VALUES ('17 * * * *', 'SELECT public.cleanup_demo_users_with_call_limits()', current_database(), 'service_role', false, 'demo-cleanup')",
+    ),
+    Break::fails(
+        CheckId::AuthFunctions,
+        "auth.uid()",
+        "CREATE OR REPLACE FUNCTION auth.uid() RETURNS uuid LANGUAGE sql STABLE
+           AS $$ SELECT '00000000-0000-0000-0000-000000000001'::uuid $$",
+    ),
+    Break::fails(
+        CheckId::AuthFunctions,
+        "auth.uid()",
+        "REVOKE EXECUTE ON FUNCTION auth.uid() FROM PUBLIC, authenticated",
     ),
 ];

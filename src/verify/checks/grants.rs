@@ -414,6 +414,42 @@ pub fn default_privileges(cat: &Catalog) -> Vec<CheckResult> {
     )
 }
 
+/// CREATE on an exposed schema: the API roles could add tables, views and
+/// functions the API then serves, and names that shadow the schema's. Granted
+/// to anon or authenticated it fails; held by PUBLIC (PostgreSQL's default
+/// for `public` before version 15) it warns.
+pub fn schema_create(cat: &Catalog) -> Vec<CheckResult> {
+    let found = cat
+        .guards
+        .schema_create
+        .iter()
+        .map(|g| {
+            let detail = format!(
+                "{} may CREATE in schema {}: {} can add objects the API serves and shadow the schema's names",
+                g.grantee,
+                g.schema,
+                if g.grantee == "PUBLIC" { "every role, the API roles too," } else { "API requests" }
+            );
+            let remedy = format!(
+                "REVOKE CREATE ON SCHEMA {} FROM {}",
+                ident(&g.schema),
+                if g.grantee == "PUBLIC" { "PUBLIC".to_string() } else { ident(&g.grantee) }
+            );
+            if g.grantee == "PUBLIC" {
+                CheckId::SchemaCreate.warn(g.schema.clone(), detail, remedy)
+            } else {
+                CheckId::SchemaCreate.fail(g.schema.clone(), detail, remedy)
+            }
+        })
+        .collect();
+    or_pass(
+        found,
+        CheckId::SchemaCreate,
+        &cat.exposed.join(","),
+        "the API roles may not create objects in the exposed schemas",
+    )
+}
+
 pub const BREAKS: &[Break] = &[
     Break::fails(
         CheckId::TableGrants,
@@ -486,5 +522,15 @@ pub const BREAKS: &[Break] = &[
         CheckId::DefaultPrivileges,
         "public: tables of {admin}",
         "ALTER DEFAULT PRIVILEGES FOR ROLE {admin} IN SCHEMA public GRANT SELECT, INSERT ON TABLES TO anon",
+    ),
+    Break::fails(
+        CheckId::SchemaCreate,
+        "public",
+        "GRANT CREATE ON SCHEMA public TO authenticated",
+    ),
+    Break::warns(
+        CheckId::SchemaCreate,
+        "public",
+        "GRANT CREATE ON SCHEMA public TO PUBLIC",
     ),
 ];

@@ -43,6 +43,7 @@ pub enum CheckId {
     ColumnDefault,
     CheckConstraint,
     UniqueKey,
+    ConstraintEnforced,
     LatestCallsIndex,
     ExtensionInPublic,
     // rls
@@ -65,6 +66,8 @@ pub enum CheckId {
     TriggerEnabled,
     TriggerMode,
     SettingReplicationRole,
+    TriggerUnexpected,
+    RuleOnTable,
     // foreign_keys
     FkOnDelete,
     FkIndexed,
@@ -75,6 +78,7 @@ pub enum CheckId {
     FunctionExecute,
     DefinerExecutable,
     CleanupSchedule,
+    AuthFunctions,
     // grants
     TableGrants,
     ColumnGrants,
@@ -87,6 +91,7 @@ pub enum CheckId {
     ApiRoleMembership,
     ApiRoleOwns,
     DefaultPrivileges,
+    SchemaCreate,
     // history
     HistoryApplied,
     HistoryChecksum,
@@ -122,7 +127,9 @@ impl CheckId {
         use CheckId::*;
         match self {
             TableExists | TableColumns | ColumnNotNull | ColumnDefault | CheckConstraint
-            | UniqueKey | LatestCallsIndex | ExtensionInPublic => Section::Tables,
+            | UniqueKey | ConstraintEnforced | LatestCallsIndex | ExtensionInPublic => {
+                Section::Tables
+            }
             RlsEnabled | ExposedRlsDisabled | RlsNoPolicy | SettingRowSecurity => Section::Rls,
             PolicyExpected
             | PolicyAlwaysTrue
@@ -133,15 +140,18 @@ impl CheckId {
             | PolicyAuthUidWrapped
             | PolicyRlsDisabled
             | PolicyUserMetadata => Section::Policies,
-            TriggerPresent | TriggerEnabled | TriggerMode | SettingReplicationRole => {
-                Section::Triggers
-            }
+            TriggerPresent
+            | TriggerEnabled
+            | TriggerMode
+            | SettingReplicationRole
+            | TriggerUnexpected
+            | RuleOnTable => Section::Triggers,
             FkOnDelete | FkIndexed | DuplicateIndex => Section::ForeignKeys,
             FunctionSecurity | FunctionSearchPath | FunctionExecute | DefinerExecutable
-            | CleanupSchedule => Section::Functions,
+            | CleanupSchedule | AuthFunctions => Section::Functions,
             TableGrants | ColumnGrants | LimitsUserWritable | ViewSecurityDefiner
             | MatviewExposed | ForeignTableExposed | AuthUsersExposed | ApiRoleAttributes
-            | ApiRoleMembership | ApiRoleOwns | DefaultPrivileges => Section::Grants,
+            | ApiRoleMembership | ApiRoleOwns | DefaultPrivileges | SchemaCreate => Section::Grants,
             HistoryApplied | HistoryChecksum | HistoryRenamed | HistoryUnknownVersion => {
                 Section::History
             }
@@ -269,6 +279,7 @@ pub const STATIC: &[Check] = &[
     tables::column_default,
     tables::check_constraint,
     tables::unique_key,
+    tables::constraint_enforced,
     tables::latest_calls_index,
     tables::extension_in_public,
     rls::rls_enabled,
@@ -288,6 +299,8 @@ pub const STATIC: &[Check] = &[
     triggers::trigger_enabled,
     triggers::trigger_mode,
     triggers::setting_replication_role,
+    triggers::trigger_unexpected,
+    triggers::rule_on_table,
     foreign_keys::fk_on_delete,
     foreign_keys::fk_indexed,
     foreign_keys::duplicate_index,
@@ -296,6 +309,7 @@ pub const STATIC: &[Check] = &[
     functions::function_execute,
     functions::definer_executable,
     functions::cleanup_schedule,
+    functions::auth_functions,
     grants::table_grants,
     grants::column_grants,
     grants::limits_not_user_writable,
@@ -307,6 +321,7 @@ pub const STATIC: &[Check] = &[
     grants::api_role_membership,
     grants::api_role_owns,
     grants::default_privileges,
+    grants::schema_create,
     history::history_applied,
     history::history_checksum,
     history::history_renamed,

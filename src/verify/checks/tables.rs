@@ -226,6 +226,55 @@ pub fn unique_key(cat: &Catalog) -> Vec<CheckResult> {
         .collect()
 }
 
+/// The seven tables' constraints hold for every row (none NOT VALID: rows
+/// from before it was added were never checked), and their unique keys are
+/// checked at once (a DEFERRABLE key cannot arbitrate `INSERT … ON CONFLICT`,
+/// so the webhook's idempotent upsert fails, and duplicates live until commit).
+pub fn constraint_enforced(cat: &Catalog) -> Vec<CheckResult> {
+    let found = cat
+        .guards
+        .loose_constraints
+        .iter()
+        .map(|k| {
+            let target = format!("public.{}.{}", k.table, k.name);
+            let table = format!("public.{}", ident(&k.table));
+            if !k.validated {
+                CheckId::ConstraintEnforced.fail(
+                    target,
+                    format!(
+                        "{} is NOT VALID: rows that were there before it was added were never checked",
+                        k.definition
+                    ),
+                    format!("ALTER TABLE {table} VALIDATE CONSTRAINT {}", ident(&k.name)),
+                )
+            } else {
+                let strict = k
+                    .definition
+                    .split(" DEFERRABLE")
+                    .next()
+                    .unwrap_or(&k.definition);
+                CheckId::ConstraintEnforced.fail(
+                    target,
+                    format!(
+                        "{} is DEFERRABLE: INSERT … ON CONFLICT cannot use it (the webhook's idempotent upsert fails) and duplicates live until commit",
+                        k.definition
+                    ),
+                    format!(
+                        "ALTER TABLE {table} DROP CONSTRAINT {name}, ADD CONSTRAINT {name} {strict}",
+                        name = ident(&k.name)
+                    ),
+                )
+            }
+        })
+        .collect();
+    or_pass(
+        found,
+        CheckId::ConstraintEnforced,
+        "public",
+        "the seven tables' constraints hold for every row; their unique keys are checked at once",
+    )
+}
+
 /// The index behind the latest-calls query.
 pub fn latest_calls_index(cat: &Catalog) -> Vec<CheckResult> {
     let (table, key) = expect::LATEST_CALLS_INDEX;
@@ -341,5 +390,26 @@ pub const BREAKS: &[Break] = &[
         CheckId::ExtensionInPublic,
         "public.pg_trgm",
         "CREATE EXTENSION pg_trgm SCHEMA public",
+    ),
+    Break::fails(
+        CheckId::ConstraintEnforced,
+        "public.call_logs.call_logs_status_check",
+        "ALTER TABLE public.call_logs DROP CONSTRAINT call_logs_status_check;
+         ALTER TABLE public.call_logs ADD CONSTRAINT call_logs_status_check
+           CHECK (status IN ('completed', 'failed', 'no-answer', 'busy', 'in_progress', 'cancelled')) NOT VALID",
+    ),
+    Break::fails(
+        CheckId::ConstraintEnforced,
+        "public.call_logs.call_logs_vapi_call_id_key",
+        "ALTER TABLE public.call_logs DROP CONSTRAINT call_logs_vapi_call_id_key;
+         ALTER TABLE public.call_logs ADD CONSTRAINT call_logs_vapi_call_id_key
+           UNIQUE (vapi_call_id) DEFERRABLE INITIALLY DEFERRED",
+    ),
+    Break::fails(
+        CheckId::ConstraintEnforced,
+        "public.assistants.assistants_user_id_fkey",
+        "ALTER TABLE public.assistants DROP CONSTRAINT assistants_user_id_fkey;
+         ALTER TABLE public.assistants ADD CONSTRAINT assistants_user_id_fkey
+           FOREIGN KEY (user_id) REFERENCES public.profiles (id) ON DELETE CASCADE NOT VALID",
     ),
 ];

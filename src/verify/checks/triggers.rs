@@ -130,6 +130,89 @@ pub fn setting_replication_role(cat: &Catalog) -> Vec<CheckResult> {
     )
 }
 
+/// Triggers on the seven tables that the schema does not make. A BEFORE row
+/// trigger may rewrite any value a promise relies on (limits, plan, usage);
+/// any trigger runs on the app's every write. Yours may be fine: a warning.
+pub fn trigger_unexpected(cat: &Catalog) -> Vec<CheckResult> {
+    let found = cat
+        .triggers
+        .iter()
+        .filter(|t| t.schema == "public" && expect::table(&t.table).is_some())
+        .filter(|t| {
+            !expect::TRIGGERS
+                .iter()
+                .any(|s| s.schema == t.schema && s.table == t.table && s.name == t.name)
+        })
+        .map(|t| {
+            let level = if t.row_level() { "ROW" } else { "STATEMENT" };
+            let rewrites = if t.row_level() && t.timing() == "BEFORE" {
+                ": it can rewrite any value the schema's promises rely on"
+            } else {
+                ""
+            };
+            CheckId::TriggerUnexpected.warn(
+                format!("{}.{}.{}", t.schema, t.table, t.name),
+                format!(
+                    "a trigger the schema does not make: {} {} FOR EACH {level} EXECUTE {}(){rewrites}",
+                    t.timing(),
+                    t.events().join(" OR "),
+                    t.function
+                ),
+                format!(
+                    "if it is not yours: DROP TRIGGER {} ON {}.{}",
+                    ident(&t.name),
+                    t.schema,
+                    ident(&t.table)
+                ),
+            )
+        })
+        .collect();
+    or_pass(
+        found,
+        CheckId::TriggerUnexpected,
+        "public",
+        "the seven tables have only the schema's triggers",
+    )
+}
+
+/// Rewrite rules on tables in the exposed schemas (and `auth.users`): a
+/// rule's actions run with the table owner's rights, past RLS and grants, and
+/// an INSTEAD rule replaces the write the usage and limit triggers watch.
+pub fn rule_on_table(cat: &Catalog) -> Vec<CheckResult> {
+    let found = cat
+        .guards
+        .rules
+        .iter()
+        .map(|r| {
+            CheckId::RuleOnTable.fail(
+                format!("{}.{}.{}", r.schema, r.table, r.name),
+                format!(
+                    "rule ON {} DO {}: its actions run with the table owner's rights, past RLS and grants{}",
+                    r.event,
+                    if r.instead { "INSTEAD" } else { "ALSO" },
+                    if r.instead {
+                        ", and it replaces the write the schema's triggers check and count"
+                    } else {
+                        ""
+                    }
+                ),
+                format!(
+                    "DROP RULE {} ON {}.{}",
+                    ident(&r.name),
+                    ident(&r.schema),
+                    ident(&r.table)
+                ),
+            )
+        })
+        .collect();
+    or_pass(
+        found,
+        CheckId::RuleOnTable,
+        "public",
+        "no rewrite rule on a table the API exposes",
+    )
+}
+
 pub const BREAKS: &[Break] = &[
     Break::fails(
         CheckId::TriggerPresent,
@@ -160,5 +243,25 @@ pub const BREAKS: &[Break] = &[
         CheckId::SettingReplicationRole,
         "role authenticated",
         "DO $$ BEGIN EXECUTE format('ALTER ROLE authenticated IN DATABASE %I SET session_replication_role = replica', current_database()); END $$",
+    ),
+    Break::warns(
+        CheckId::TriggerUnexpected,
+        "public.user_limits.vmx_break_raise_limits",
+        "CREATE FUNCTION public.vmx_break_raise_limits() RETURNS trigger LANGUAGE plpgsql SET search_path = ''
+           AS $$ BEGIN NEW.max_assistants := 100; RETURN NEW; END $$;
+         REVOKE EXECUTE ON FUNCTION public.vmx_break_raise_limits() FROM PUBLIC;
+         CREATE TRIGGER vmx_break_raise_limits BEFORE INSERT ON public.user_limits
+           FOR EACH ROW EXECUTE FUNCTION public.vmx_break_raise_limits()",
+    ),
+    Break::fails(
+        CheckId::RuleOnTable,
+        "public.call_logs.vmx_break_drop_calls",
+        "CREATE RULE vmx_break_drop_calls AS ON INSERT TO public.call_logs DO INSTEAD NOTHING",
+    ),
+    Break::fails(
+        CheckId::RuleOnTable,
+        "public.profiles.vmx_break_raise_limits",
+        "CREATE RULE vmx_break_raise_limits AS ON UPDATE TO public.profiles
+           DO ALSO UPDATE public.user_limits SET max_assistants = 1000 WHERE user_id = new.id",
     ),
 ];

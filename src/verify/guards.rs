@@ -1,0 +1,131 @@
+//! What else switches a promise off without touching the seven tables'
+//! policies, grants or triggers, read in one more small query that returns
+//! only what is there to judge (a few rows, however large the database):
+//! rewrite rules on tables in the exposed schemas, CREATE on an exposed schema
+//! for the API roles, the seven tables' constraints that are NOT VALID or
+//! (unique keys) DEFERRABLE, and the auth functions every policy relies on.
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+use sqlx::{PgConnection, Row};
+
+/// A rule (`pg_rewrite`, not a view's `_RETURN`) on a table.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Rule {
+    pub schema: String,
+    pub table: String,
+    pub name: String,
+    /// `SELECT`, `UPDATE`, `INSERT` or `DELETE`.
+    pub event: String,
+    pub instead: bool,
+}
+
+/// CREATE on an exposed schema held by an API role (or PUBLIC, which they all are).
+#[derive(Debug, Clone, Deserialize)]
+pub struct SchemaCreate {
+    pub schema: String,
+    /// `PUBLIC`, `anon` or `authenticated` (directly or through a role it is a member of).
+    pub grantee: String,
+}
+
+/// A constraint of the seven tables that does not hold for every row, or
+/// (a unique key) is not checked at once.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LooseConstraint {
+    pub table: String,
+    pub name: String,
+    /// `pg_constraint.contype`.
+    pub kind: String,
+    pub validated: bool,
+    pub deferrable: bool,
+    pub definition: String,
+}
+
+/// `auth.uid()`, `auth.role()` or `auth.jwt()`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthFunction {
+    /// `uid()`, `role()`, `jwt()`.
+    pub signature: String,
+    /// The body (`prosrc`); `None` when the function does not exist.
+    pub source: Option<String>,
+    /// `authenticated` may execute it.
+    pub authenticated_may: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Guards {
+    pub rules: Vec<Rule>,
+    pub schema_create: Vec<SchemaCreate>,
+    pub loose_constraints: Vec<LooseConstraint>,
+    pub auth_functions: Vec<AuthFunction>,
+}
+
+const GUARDS_SQL: &str = r#"
+SELECT json_build_object(
+  'rules', (SELECT coalesce(json_agg(json_build_object(
+      'schema', n.nspname, 'table', c.relname, 'name', r.rulename,
+      'event', CASE r.ev_type WHEN '1' THEN 'SELECT' WHEN '2' THEN 'UPDATE' WHEN '3' THEN 'INSERT' ELSE 'DELETE' END,
+      'instead', r.is_instead) ORDER BY n.nspname, c.relname, r.rulename), '[]')
+    FROM pg_catalog.pg_rewrite r
+    JOIN pg_catalog.pg_class c ON c.oid = r.ev_class
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    WHERE r.rulename <> '_RETURN'
+      AND c.relkind IN ('r', 'p', 'v', 'f')
+      AND (n.nspname = ANY ({EXPOSED}) OR (n.nspname = 'auth' AND c.relname = 'users'))),
+  'schema_create', (SELECT coalesce(json_agg(json_build_object('schema', n.nspname, 'grantee', g.name)
+      ORDER BY n.nspname, g.name), '[]')
+    FROM pg_catalog.pg_namespace n
+    CROSS JOIN (VALUES ('PUBLIC'), ('anon'), ('authenticated')) AS g(name)
+    WHERE n.nspname = ANY ({EXPOSED})
+      AND CASE WHEN g.name = 'PUBLIC'
+               THEN EXISTS (SELECT 1 FROM pg_catalog.aclexplode(n.nspacl) a
+                            WHERE a.grantee = 0 AND a.privilege_type = 'CREATE')
+               ELSE EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = g.name)
+                    AND pg_catalog.has_schema_privilege(g.name, n.oid, 'CREATE')
+                    AND NOT EXISTS (SELECT 1 FROM pg_catalog.aclexplode(n.nspacl) a
+                                    WHERE a.grantee = 0 AND a.privilege_type = 'CREATE')
+          END),
+  'loose_constraints', (SELECT coalesce(json_agg(json_build_object(
+      'table', c.relname, 'name', k.conname, 'kind', k.contype, 'validated', k.convalidated,
+      'deferrable', k.condeferrable, 'definition', pg_catalog.pg_get_constraintdef(k.oid))
+      ORDER BY c.relname, k.conname), '[]')
+    FROM pg_catalog.pg_constraint k
+    JOIN pg_catalog.pg_class c ON c.oid = k.conrelid
+    WHERE c.relnamespace = 'public'::regnamespace
+      AND c.relname = ANY ({TABLES})
+      AND (NOT k.convalidated OR (k.condeferrable AND k.contype IN ('p', 'u', 'x')))),
+  'auth_functions', (SELECT json_agg(json_build_object(
+      'signature', f.sig, 'source', p.prosrc,
+      'authenticated_may', p.oid IS NOT NULL
+        AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = 'authenticated')
+        AND pg_catalog.has_function_privilege('authenticated', p.oid, 'EXECUTE'))
+      ORDER BY f.sig)
+    FROM (VALUES ('uid()'), ('role()'), ('jwt()')) AS f(sig)
+    LEFT JOIN pg_catalog.pg_proc p ON p.oid = pg_catalog.to_regprocedure('auth.' || f.sig))
+)::text
+"#;
+
+/// Reads the guards over the `exposed` schemas.
+pub async fn read(conn: &mut PgConnection, exposed: &[String]) -> Result<Guards> {
+    // Literals, not parameters: the simple protocol, as the catalog's own
+    // query, so no prepared statement has to survive on a pooled session.
+    let exposed: Vec<&str> = exposed.iter().map(String::as_str).collect();
+    let sql = GUARDS_SQL
+        .replace("{EXPOSED}", &text_array(&exposed))
+        .replace("{TABLES}", &text_array(&crate::spec::table_names()));
+    let row = sqlx::raw_sql(&sql)
+        .fetch_one(conn)
+        .await
+        .context("cannot read rules, schema privileges and constraints")?;
+    let text: String = row.try_get(0).context("cannot read the guards document")?;
+    serde_json::from_str(&text).context("cannot parse the guards document")
+}
+
+/// `ARRAY['a', 'b']::text[]`, quoted.
+fn text_array(items: &[&str]) -> String {
+    let quoted: Vec<String> = items
+        .iter()
+        .map(|s| format!("'{}'", s.replace('\'', "''")))
+        .collect();
+    format!("ARRAY[{}]::text[]", quoted.join(", "))
+}
