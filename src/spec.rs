@@ -615,3 +615,99 @@ pub const CLEANUP_SCHEDULE_SQL: &str = "SELECT cron.schedule('vmx-cleanup-demo-u
 
 /// The API roles PostgREST switches to for requests (service_role bypasses RLS by design).
 pub const REQUEST_ROLES: &[&str] = &["anon", "authenticated"];
+
+// ------------------------------------------------------------ function bodies
+
+/// The body (the text between the dollar quotes) that the embedded files give
+/// the function of `public` with this signature's name: its last definition
+/// in file order (files 4 and 5 carry identical Option B copies). `None` when
+/// no file defines it with a dollar-quoted body.
+pub fn function_body(signature: &str) -> Option<&'static str> {
+    let name = signature.split('(').next()?;
+    let headers = [
+        format!("CREATE OR REPLACE FUNCTION public.{name}("),
+        format!("CREATE FUNCTION public.{name}("),
+    ];
+    crate::catalog::migrations()
+        .iter()
+        .filter_map(|m| {
+            let at = headers
+                .iter()
+                .filter_map(|h| m.sql.rfind(h.as_str()))
+                .max()?;
+            dollar_quoted_after(&m.sql[at..])
+        })
+        .next_back()
+}
+
+/// The first dollar-quoted string in `sql`, without its quotes.
+fn dollar_quoted_after(sql: &str) -> Option<&str> {
+    let bytes = sql.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'$' {
+            let tag_len = sql[i + 1..]
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(0);
+            if sql[i + 1 + tag_len..].starts_with('$') {
+                let tag = &sql[i..i + tag_len + 2];
+                let start = i + tag.len();
+                let end = sql[start..].find(tag)?;
+                return Some(&sql[start..start + end]);
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+/// SHA-256 (lowercase hex) of a function body, line ends as LF: what verify
+/// compares with the server's `prosrc`, hashed the same way.
+pub fn function_body_sha256(signature: &str) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    let body = function_body(signature)?.replace("\r\n", "\n");
+    Some(
+        Sha256::digest(body.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod function_body_tests {
+    use super::*;
+
+    #[test]
+    fn every_function_of_the_spec_has_a_body_in_the_files() {
+        for f in FUNCTIONS {
+            let body = function_body(f.signature).unwrap_or_else(|| panic!("{}", f.signature));
+            assert!(
+                body.contains("BEGIN") || body.contains("SELECT"),
+                "{}: {body}",
+                f.signature
+            );
+            // The body's own text, not the next function's: it ends the definition.
+            let name = f.signature.split('(').next().unwrap();
+            assert!(
+                crate::catalog::migrations().iter().any(|m| m
+                    .sql
+                    .find(body)
+                    .is_some_and(|at| m.sql[..at].rfind("FUNCTION public.")
+                        == m.sql[..at].rfind(&format!("FUNCTION public.{name}(")))),
+                "{}",
+                f.signature
+            );
+            assert_eq!(function_body_sha256(f.signature).unwrap().len(), 64);
+        }
+    }
+
+    #[test]
+    fn the_body_is_the_text_between_the_dollar_quotes() {
+        assert_eq!(
+            dollar_quoted_after("CREATE FUNCTION f() RETURNS int AS $fn$ SELECT 1 $fn$;"),
+            Some(" SELECT 1 ")
+        );
+        assert_eq!(dollar_quoted_after("AS $$x$$"), Some("x"));
+    }
+}

@@ -3,7 +3,8 @@
 //! only what is there to judge (a few rows, however large the database):
 //! rewrite rules on tables in the exposed schemas, CREATE on an exposed schema
 //! for the API roles, the seven tables' constraints that are NOT VALID or
-//! (unique keys) DEFERRABLE, and the auth functions every policy relies on.
+//! (unique keys) DEFERRABLE, the auth functions every policy relies on, and a
+//! hash of each schema function's body.
 
 use anyhow::{Context, Result};
 use serde::Deserialize;
@@ -41,6 +42,14 @@ pub struct LooseConstraint {
     pub definition: String,
 }
 
+/// The SHA-256 of a schema function's body as the server holds it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct FunctionBody {
+    /// `name(argtypes)`, as `catalog::Function::signature`.
+    pub signature: String,
+    pub sha256: String,
+}
+
 /// `auth.uid()`, `auth.role()` or `auth.jwt()`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct AuthFunction {
@@ -58,6 +67,7 @@ pub struct Guards {
     pub schema_create: Vec<SchemaCreate>,
     pub loose_constraints: Vec<LooseConstraint>,
     pub auth_functions: Vec<AuthFunction>,
+    pub function_bodies: Vec<FunctionBody>,
 }
 
 const GUARDS_SQL: &str = r#"
@@ -101,7 +111,13 @@ SELECT json_build_object(
         AND pg_catalog.has_function_privilege('authenticated', p.oid, 'EXECUTE'))
       ORDER BY f.sig)
     FROM (VALUES ('uid()'), ('role()'), ('jwt()')) AS f(sig)
-    LEFT JOIN pg_catalog.pg_proc p ON p.oid = pg_catalog.to_regprocedure('auth.' || f.sig))
+    LEFT JOIN pg_catalog.pg_proc p ON p.oid = pg_catalog.to_regprocedure('auth.' || f.sig)),
+  'function_bodies', (SELECT coalesce(json_agg(json_build_object(
+      'signature', p.proname || '(' || pg_catalog.oidvectortypes(p.proargtypes) || ')',
+      'sha256', pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(
+                  pg_catalog.replace(p.prosrc, E'\r\n', E'\n'), 'UTF8')), 'hex'))), '[]')
+    FROM pg_catalog.pg_proc p
+    WHERE p.pronamespace = 'public'::regnamespace AND p.proname = ANY ({FUNCTIONS}))
 )::text
 "#;
 
@@ -110,9 +126,14 @@ pub async fn read(conn: &mut PgConnection, exposed: &[String]) -> Result<Guards>
     // Literals, not parameters: the simple protocol, as the catalog's own
     // query, so no prepared statement has to survive on a pooled session.
     let exposed: Vec<&str> = exposed.iter().map(String::as_str).collect();
+    let function_names: Vec<&str> = crate::spec::FUNCTIONS
+        .iter()
+        .filter_map(|f| f.signature.split('(').next())
+        .collect();
     let sql = GUARDS_SQL
         .replace("{EXPOSED}", &text_array(&exposed))
-        .replace("{TABLES}", &text_array(&crate::spec::table_names()));
+        .replace("{TABLES}", &text_array(&crate::spec::table_names()))
+        .replace("{FUNCTIONS}", &text_array(&function_names));
     let row = sqlx::raw_sql(&sql)
         .fetch_one(conn)
         .await

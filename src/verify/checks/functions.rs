@@ -330,6 +330,37 @@ pub fn auth_functions(cat: &Catalog) -> Vec<CheckResult> {
         .collect()
 }
 
+/// Each function of the schema has the body the files give it: a function
+/// edited by hand (the dashboard's SQL editor) keeps its name, security and
+/// search_path, and no other static check sees that it now does something else.
+pub fn function_body(cat: &Catalog) -> Vec<CheckResult> {
+    expect::FUNCTIONS
+        .iter()
+        .filter_map(|spec| {
+            let got = cat
+                .guards
+                .function_bodies
+                .iter()
+                .find(|b| b.signature == spec.signature)?;
+            let want = expect::function_body_sha256(spec.signature)?;
+            let target = format!("public.{}", spec.signature);
+            Some(if got.sha256 == want {
+                CheckId::FunctionBody.pass(target, "body as the schema files define it")
+            } else {
+                let file = crate::catalog::migrations()
+                    .iter()
+                    .rfind(|m| m.sql.contains(&format!("FUNCTION public.{}", spec.signature.split('(').next().unwrap_or_default())))
+                    .map_or("the file that defines it", |m| m.name);
+                CheckId::FunctionBody.fail(
+                    target,
+                    "its body differs from the one the schema files define (changed by hand?): what it does is no longer what the promises were proven with",
+                    format!("re-create it: `vmx show {file} | psql \"$DATABASE_URL\"` (the file converges)"),
+                )
+            })
+        })
+        .collect()
+}
+
 pub const BREAKS: &[Break] = &[
     Break::fails(
         CheckId::FunctionSecurity,
@@ -404,5 +435,12 @@ pub const BREAKS: &[Break] = &[
         CheckId::AuthFunctions,
         "auth.uid()",
         "REVOKE EXECUTE ON FUNCTION auth.uid() FROM PUBLIC, authenticated",
+    ),
+    Break::fails(
+        CheckId::FunctionBody,
+        "public.enforce_assistant_limit()",
+        "CREATE OR REPLACE FUNCTION public.enforce_assistant_limit() RETURNS trigger LANGUAGE plpgsql
+           SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+           AS $$ BEGIN RETURN NEW; END $$",
     ),
 ];

@@ -79,6 +79,7 @@ pub enum CheckId {
     DefinerExecutable,
     CleanupSchedule,
     AuthFunctions,
+    FunctionBody,
     // grants
     TableGrants,
     ColumnGrants,
@@ -148,7 +149,7 @@ impl CheckId {
             | RuleOnTable => Section::Triggers,
             FkOnDelete | FkIndexed | DuplicateIndex => Section::ForeignKeys,
             FunctionSecurity | FunctionSearchPath | FunctionExecute | DefinerExecutable
-            | CleanupSchedule | AuthFunctions => Section::Functions,
+            | CleanupSchedule | AuthFunctions | FunctionBody => Section::Functions,
             TableGrants | ColumnGrants | LimitsUserWritable | ViewSecurityDefiner
             | MatviewExposed | ForeignTableExposed | AuthUsersExposed | ApiRoleAttributes
             | ApiRoleMembership | ApiRoleOwns | DefaultPrivileges | SchemaCreate => Section::Grants,
@@ -310,6 +311,7 @@ pub const STATIC: &[Check] = &[
     functions::definer_executable,
     functions::cleanup_schedule,
     functions::auth_functions,
+    functions::function_body,
     grants::table_grants,
     grants::column_grants,
     grants::limits_not_user_writable,
