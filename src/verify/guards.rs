@@ -68,6 +68,8 @@ pub struct Guards {
     pub loose_constraints: Vec<LooseConstraint>,
     pub auth_functions: Vec<AuthFunction>,
     pub function_bodies: Vec<FunctionBody>,
+    /// API roles (anon, authenticated) that can log in.
+    pub api_logins: Vec<String>,
 }
 
 const GUARDS_SQL: &str = r#"
@@ -117,7 +119,10 @@ SELECT json_build_object(
       'sha256', pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(
                   pg_catalog.replace(p.prosrc, E'\r\n', E'\n'), 'UTF8')), 'hex'))), '[]')
     FROM pg_catalog.pg_proc p
-    WHERE p.pronamespace = 'public'::regnamespace AND p.proname = ANY ({FUNCTIONS}))
+    WHERE p.pronamespace = 'public'::regnamespace AND p.proname = ANY ({FUNCTIONS})),
+  'api_logins', (SELECT coalesce(json_agg(r.rolname ORDER BY r.rolname), '[]')
+    FROM pg_catalog.pg_roles r
+    WHERE r.rolname IN ('anon', 'authenticated') AND r.rolcanlogin)
 )::text
 "#;
 

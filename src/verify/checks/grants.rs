@@ -276,6 +276,8 @@ pub fn api_role_attributes(cat: &Catalog) -> Vec<CheckResult> {
                 (r.createrole, "CREATEROLE"),
                 (r.createdb, "CREATEDB"),
                 (r.replication, "REPLICATION"),
+                // Logged in directly, a session sets request.jwt.claims itself: any user.
+                (cat.guards.api_logins.contains(&r.name), "LOGIN"),
             ]
             .into_iter()
             .filter(|(on, _)| *on)
@@ -284,16 +286,20 @@ pub fn api_role_attributes(cat: &Catalog) -> Vec<CheckResult> {
             if attrs.is_empty() {
                 CheckId::ApiRoleAttributes.pass(
                     target,
-                    "no SUPERUSER, BYPASSRLS, CREATEROLE, CREATEDB or REPLICATION",
+                    "no SUPERUSER, BYPASSRLS, CREATEROLE, CREATEDB, REPLICATION or LOGIN",
                 )
             } else {
                 CheckId::ApiRoleAttributes.fail(
                     target,
                     format!(
-                        "{} is {}: every API request as {} runs with it",
+                        "{} is {}: {}",
                         r.name,
                         attrs.join(", "),
-                        r.name
+                        if attrs == ["LOGIN"] {
+                            "a session logged in as it sets request.jwt.claims itself and acts as any user".to_string()
+                        } else {
+                            format!("every API request as {} runs with it", r.name)
+                        }
                     ),
                     format!(
                         "ALTER ROLE {} {}",
@@ -533,4 +539,10 @@ pub const BREAKS: &[Break] = &[
         "public",
         "GRANT CREATE ON SCHEMA public TO PUBLIC",
     ),
+    Break::fails(
+        CheckId::ApiRoleAttributes,
+        "role authenticated",
+        "ALTER ROLE authenticated LOGIN",
+    )
+    .undo("ALTER ROLE authenticated NOLOGIN"),
 ];
