@@ -78,7 +78,12 @@ SELECT json_build_object(
       'schema', n.nspname, 'table', c.relname, 'name', r.rulename,
       'event', CASE r.ev_type WHEN '1' THEN 'SELECT' WHEN '2' THEN 'UPDATE' WHEN '3' THEN 'INSERT' ELSE 'DELETE' END,
       'instead', r.is_instead) ORDER BY n.nspname, c.relname, r.rulename), '[]')
-    FROM pg_catalog.pg_rewrite r
+    FROM (SELECT r.ev_class, r.rulename, r.ev_type, r.is_instead
+          FROM pg_catalog.pg_rewrite r
+          -- Alone first: an index-only scan of (ev_class, rulename) once the
+          -- catalog is vacuumed, never the rule trees of every view.
+          WHERE r.rulename <> '_RETURN'
+          OFFSET 0) r
     JOIN pg_catalog.pg_class c ON c.oid = r.ev_class
     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
     WHERE r.rulename <> '_RETURN'
