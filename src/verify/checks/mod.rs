@@ -101,6 +101,10 @@ pub enum CheckId {
     ProbeNoSelfEscalation,
     ProbeAssistantLimit,
     ProbeUsageCountedOnce,
+    ProbeUsagePermanent,
+    ProbeDemoFrozen,
+    ProbeNoSquatting,
+    ProbeAccountRows,
     ProbeFunctionOwnIdOnly,
     ProbeCleanupServiceOnly,
     ProbeCleanupDeletesExpired,
@@ -153,6 +157,10 @@ impl CheckId {
             | ProbeNoSelfEscalation
             | ProbeAssistantLimit
             | ProbeUsageCountedOnce
+            | ProbeUsagePermanent
+            | ProbeDemoFrozen
+            | ProbeNoSquatting
+            | ProbeAccountRows
             | ProbeFunctionOwnIdOnly
             | ProbeCleanupServiceOnly
             | ProbeCleanupDeletesExpired
