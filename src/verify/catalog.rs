@@ -444,6 +444,10 @@ SELECT json_build_object(
 -- the JWT (user_metadata).
 WITH nsp AS (SELECT string_to_array(current_setting('vmx.exposed'), ',')::oid[] AS oids),
 api AS (SELECT array_remove(ARRAY[to_regrole('anon'), to_regrole('authenticated')]::oid[], NULL) AS oids),
+api_roles AS MATERIALIZED (
+  SELECT r AS oid, pg_get_userbyid(r) AS rolname
+  FROM unnest(ARRAY[to_regrole('anon'), to_regrole('authenticated')]::oid[]) r WHERE r IS NOT NULL
+),
 spec AS (
   SELECT c.oid FROM pg_catalog.pg_class c
   WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p') AND c.relname = ANY (ARRAY[{TABLES}]::name[])
@@ -488,10 +492,10 @@ SELECT json_build_object(
       'policies', (SELECT count(*) FROM pg_catalog.pg_policy p WHERE p.polrelid = c.oid),
       'security_invoker', c.security_invoker,
       'reads_auth_users', c.oid IN (SELECT oid FROM auth_readers),
-      'readers', (SELECT coalesce(json_agg(a.rolname ORDER BY a.rolname), '[]') FROM pg_roles a
-                  WHERE a.rolname IN ('anon', 'authenticated') AND has_schema_privilege(a.oid, n.oid, 'USAGE') AND has_any_column_privilege(a.oid, c.oid, 'SELECT')),
-      'writers', (SELECT coalesce(json_agg(a.rolname ORDER BY a.rolname), '[]') FROM pg_roles a
-                  WHERE a.rolname IN ('anon', 'authenticated') AND has_schema_privilege(a.oid, n.oid, 'USAGE')
+      'readers', (SELECT coalesce(json_agg(a.rolname ORDER BY a.rolname), '[]') FROM api_roles a
+                  WHERE has_schema_privilege(a.oid, n.oid, 'USAGE') AND has_any_column_privilege(a.oid, c.oid, 'SELECT')),
+      'writers', (SELECT coalesce(json_agg(a.rolname ORDER BY a.rolname), '[]') FROM api_roles a
+                  WHERE has_schema_privilege(a.oid, n.oid, 'USAGE')
                     AND (has_any_column_privilege(a.oid, c.oid, 'INSERT, UPDATE') OR has_table_privilege(a.oid, c.oid, 'DELETE, TRUNCATE')))
     ) ORDER BY n.nspname, c.relname), '[]')
     FROM relation_candidates c
@@ -517,6 +521,10 @@ SELECT json_build_object(
 -- SECURITY DEFINER, a mutable search_path, owned by an API role.
 WITH nsp AS (SELECT string_to_array(current_setting('vmx.exposed'), ',')::oid[] AS oids),
 api AS (SELECT array_remove(ARRAY[to_regrole('anon'), to_regrole('authenticated')]::oid[], NULL) AS oids),
+api_roles AS MATERIALIZED (
+  SELECT r AS oid, pg_get_userbyid(r) AS rolname
+  FROM unnest(ARRAY[to_regrole('anon'), to_regrole('authenticated')]::oid[]) r WHERE r IS NOT NULL
+),
 function_candidates AS MATERIALIZED (
   SELECT p.oid FROM pg_catalog.pg_proc p
   WHERE coalesce(p.pronamespace, 0) = ANY ((SELECT oids FROM nsp)::oid[]) AND p.prokind = 'f'
@@ -534,8 +542,8 @@ SELECT json_build_object('functions', (SELECT coalesce(json_agg(json_build_objec
       'config', p.proconfig,
       'execute', (SELECT coalesce(json_agg(CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END), '[]')
                   FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a WHERE a.privilege_type = 'EXECUTE'),
-      'callers', (SELECT coalesce(json_agg(a.rolname ORDER BY a.rolname), '[]') FROM pg_roles a
-                  WHERE a.rolname IN ('anon', 'authenticated') AND has_schema_privilege(a.oid, n.oid, 'USAGE') AND has_function_privilege(a.oid, p.oid, 'EXECUTE'))
+      'callers', (SELECT coalesce(json_agg(a.rolname ORDER BY a.rolname), '[]') FROM api_roles a
+                  WHERE has_schema_privilege(a.oid, n.oid, 'USAGE') AND has_function_privilege(a.oid, p.oid, 'EXECUTE'))
     ) ORDER BY n.nspname, p.proname), '[]')
     FROM function_candidates k
     CROSS JOIN LATERAL (SELECT p.* FROM pg_catalog.pg_proc p WHERE p.oid = k.oid OFFSET 0) p
