@@ -455,12 +455,12 @@ spec AS (
 auth_readers AS (
   SELECT r.ev_class AS oid FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid
   WHERE d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = coalesce(to_regclass('auth.users')::oid, 0)
-    AND d.classid = 'pg_catalog.pg_rewrite'::regclass
+    AND coalesce(d.classid, 0) = 'pg_catalog.pg_rewrite'::regclass
 ),
 jwt_policies AS (
   SELECT d.objid FROM pg_catalog.pg_depend d
   WHERE d.refclassid = 'pg_catalog.pg_proc'::regclass AND d.refobjid = coalesce(to_regprocedure('auth.jwt()')::oid, 0)
-    AND d.classid = 'pg_catalog.pg_policy'::regclass
+    AND coalesce(d.classid, 0) = 'pg_catalog.pg_policy'::regclass
 ),
 -- Each catalog is read once, by a bare sequential scan whose rows are judged with
 -- plain comparisons against arrays computed once: with thousands of correct objects
@@ -476,7 +476,8 @@ relation_candidates AS MATERIALIZED (
   SELECT c.oid, c.relname, c.relnamespace, c.relkind, c.relowner, c.relrowsecurity,
          coalesce(c.reloptions && ARRAY['security_invoker=true', 'security_invoker=on', 'security_invoker=1', 'security_invoker=yes'], false) AS security_invoker
   FROM pg_catalog.pg_class c
-  -- coalesce: not a qual an index could serve (a scan of the whole name index is slower).
+  -- coalesce: not a qual an index could serve (a scan of the whole name index is slower;
+  -- in pg_depend, only the index on the referenced object is narrow).
   WHERE coalesce(c.relnamespace, 0) = ANY ((SELECT oids FROM nsp)::oid[]) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
     AND (c.relkind IN ('m', 'f')
          OR c.relowner = ANY ((SELECT oids FROM api)::oid[])
