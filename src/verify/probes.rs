@@ -84,8 +84,8 @@ struct Probe<'c> {
 }
 
 impl Probe<'_> {
+    /// Becomes `actor` as PostgREST does (role and JWT claims), in one round trip.
     async fn act_as(&mut self, actor: Actor) -> Result<()> {
-        sqlx::raw_sql("RESET ROLE").execute(&mut *self.conn).await?;
         let (role, claims) = match actor {
             Actor::Admin => (None, serde_json::json!({})),
             Actor::User(id) => (
@@ -98,16 +98,21 @@ impl Probe<'_> {
                 serde_json::json!({"role": "service_role"}),
             ),
         };
-        if let Some(role) = role {
-            sqlx::raw_sql(&format!("SET LOCAL ROLE {role}"))
-                .execute(&mut *self.conn)
-                .await
-                .with_context(|| format!("cannot SET ROLE {role}"))?;
+        let claims = claims.to_string().replace('\'', "''");
+        let set_claims = format!("SELECT set_config('request.jwt.claims', '{claims}', true)");
+        match role {
+            Some(role) => {
+                sqlx::raw_sql(&format!("RESET ROLE; SET LOCAL ROLE {role}; {set_claims}"))
+                    .execute(&mut *self.conn)
+                    .await
+                    .with_context(|| format!("cannot SET ROLE {role}"))?;
+            }
+            None => {
+                sqlx::raw_sql(&format!("RESET ROLE; {set_claims}"))
+                    .execute(&mut *self.conn)
+                    .await?;
+            }
         }
-        sqlx::query("SELECT set_config('request.jwt.claims', $1, true)")
-            .bind(claims.to_string())
-            .execute(&mut *self.conn)
-            .await?;
         Ok(())
     }
 
