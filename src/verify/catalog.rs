@@ -1,8 +1,9 @@
 //! Reads what verify needs from the catalog in two round trips, whatever the
-//! size of the database: one JSON document (tables, columns, RLS, grants,
-//! policies, triggers, foreign keys, indexes, functions) filtered to the seven
-//! tables and `public`, read with `search_path` pinned to '' so expressions
-//! come back schema-qualified; then `vmx.schema_history` when it exists.
+//! size of the database: one batch of four statements (settings and roles; the
+//! seven tables with their columns, grants, constraints, triggers, foreign keys
+//! and indexes; the exposed relations and policies that could be a finding; the
+//! exposed functions that could be), read with `search_path` pinned to '' so
+//! expressions come back schema-qualified; then `vmx.schema_history` when it exists.
 
 use crate::spec as expectations;
 use anyhow::{Context, Result};
@@ -299,21 +300,34 @@ impl Catalog {
     }
 }
 
-/// The document query. `{TABLES}` is replaced by the seven names and
-/// `{FUNCTIONS}` by the schema's function names (constants of ours), `{SCHEMAS}` by the `--schemas` list (quoted) or `NULL`. The exposed
-/// schemas are `--schemas`, else PostgREST's `pgrst.db_schemas` (set on the
-/// `authenticator` role or the database), else `public`.
-const DOCUMENT_SQL: &str = r#"
+/// The catalog batch: four statements in one simple-protocol message, one
+/// round trip, each returning one JSON object whose keys are merged into a
+/// [`Catalog`]. `{TABLES}` is replaced by the seven names and `{FUNCTIONS}` by
+/// the schema's function names (constants of ours), `{SCHEMAS}` by the
+/// `--schemas` list (quoted) or `NULL`. The exposed schemas are `--schemas`,
+/// else PostgREST's `pgrst.db_schemas` (set on the `authenticator` role or the
+/// database), else `public`; the first statement resolves them once and keeps
+/// their OIDs for the others in the transaction-local setting `vmx.exposed`.
+///
+/// Why it is shaped so (a fresh backend pays for every catalog page and cache
+/// entry it touches first): the whole-database statements read `pg_class`,
+/// `pg_policy` and `pg_proc` once each, judge every object in SQL, and deparse,
+/// explode ACLs and check privileges only for the few objects that could be a
+/// finding, so a database of 20,000 correct objects returns a handful of rows;
+/// objects are looked up by OID through an `OFFSET 0` fence so that stale
+/// catalog statistics cannot turn a lookup into a scan. JIT is off: its
+/// compile time would dwarf these queries.
+const BATCH_SQL: &str = r#"
 BEGIN READ ONLY;
 SET LOCAL search_path = '';
-WITH names AS (SELECT ARRAY[{TABLES}]::text[] AS t),
-pgrst AS (
+SET LOCAL jit = off;
+WITH pgrst AS (
   SELECT trim(BOTH ' "' FROM u.x) AS schema, u.ord
   FROM (
     SELECT substr(c, length('pgrst.db_schemas=') + 1) AS v
     FROM pg_catalog.pg_db_role_setting s CROSS JOIN LATERAL unnest(s.setconfig) c
     WHERE c LIKE 'pgrst.db\_schemas=%'
-      AND (s.setrole = 0 OR s.setrole = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = 'authenticator'))
+      AND s.setrole IN (0, coalesce(to_regrole('authenticator')::oid, 0))
       AND s.setdatabase IN (0, (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()))
     ORDER BY s.setrole DESC, s.setdatabase DESC
     LIMIT 1
@@ -324,58 +338,11 @@ exposed AS (
          CASE WHEN {SCHEMAS}::text[] IS NOT NULL THEN '--schemas'
               WHEN EXISTS (SELECT 1 FROM pgrst) THEN 'pgrst.db_schemas' ELSE 'default' END AS source
 ),
-api AS (SELECT oid, rolname FROM pg_catalog.pg_roles WHERE rolname IN ('anon', 'authenticated')),
-nsp AS (SELECT n.oid, n.nspname FROM pg_catalog.pg_namespace n, exposed WHERE n.nspname = ANY (exposed.s)),
-auth_deps AS MATERIALIZED (
-  SELECT d.objid FROM pg_catalog.pg_depend d
-  WHERE d.refobjid = (SELECT coalesce(to_regclass('auth.users')::oid, 0))
-    AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.classid = 'pg_catalog.pg_rewrite'::regclass
+nsp AS MATERIALIZED (
+  SELECT n.oid FROM pg_catalog.pg_namespace n, exposed WHERE n.nspname = ANY (exposed.s)
 ),
-auth_readers AS (SELECT r.ev_class AS oid FROM pg_catalog.pg_rewrite r WHERE r.oid IN (SELECT objid FROM auth_deps)),
-jwt_policies AS MATERIALIZED (
-  SELECT d.objid FROM pg_catalog.pg_depend d
-  WHERE d.refobjid = (SELECT coalesce(to_regprocedure('auth.jwt()')::oid, 0))
-    AND d.refclassid = 'pg_catalog.pg_proc'::regclass AND d.classid = 'pg_catalog.pg_policy'::regclass
-),
-rels AS (
-  SELECT c.oid, c.relname, c.relrowsecurity, c.relacl, c.relowner
-  FROM pg_catalog.pg_class c, names
-  WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p') AND c.relname = ANY (names.t)
-),
--- The seven tables' policies, and any other that a policy check could flag, found
--- without deparsing: for PUBLIC or anon, a constant (always true or false), or
--- reading the JWT (user_metadata).
-policy_candidates AS MATERIALIZED (
-  SELECT p.* FROM pg_catalog.pg_policy p
-  WHERE p.polrelid IN (SELECT oid FROM rels)
-     OR 0 = ANY (p.polroles) OR p.polroles && ARRAY(SELECT oid FROM api WHERE rolname = 'anon')
-     OR p.polqual::text LIKE '{CONST %' OR p.polwithcheck::text LIKE '{CONST %'
-     OR p.oid IN (SELECT objid FROM jwt_policies)
-),
--- Functions of the exposed schemas that could be a finding (or are the schema's own):
--- SECURITY DEFINER, a mutable search_path, owned by an API role.
-function_candidates AS MATERIALIZED (
-  SELECT p.oid FROM pg_catalog.pg_proc p
-  WHERE p.pronamespace IN (SELECT oid FROM nsp) AND p.prokind = 'f'
-    AND (p.prosecdef OR p.proconfig IS NULL
-         OR NOT ('search_path=""' = ANY (p.proconfig) OR p.proconfig::text LIKE '%search_path=%')
-         OR p.proowner IN (SELECT oid FROM api)
-         OR (p.pronamespace = 'public'::regnamespace AND p.proname = ANY (ARRAY[{FUNCTIONS}]::name[])))
-),
--- Relations of the exposed schemas that could be a finding, so 5,000 correct tables cost
--- one scan, not 5,000 privilege checks: a table without RLS or without policies, a view
--- that runs as its owner or reads auth.users, every materialized view and foreign table,
--- anything an API role owns.
-relation_candidates AS MATERIALIZED (
-  SELECT c.oid FROM pg_catalog.pg_class c
-  WHERE c.relnamespace IN (SELECT oid FROM nsp) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
-    AND (c.relkind IN ('m', 'f')
-         OR c.relowner IN (SELECT oid FROM api)
-         OR (c.relkind IN ('r', 'p') AND (NOT c.relrowsecurity
-                                          OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_policy p WHERE p.polrelid = c.oid)))
-         OR (c.relkind = 'v' AND (NOT coalesce(c.reloptions::text[] && ARRAY['security_invoker=true', 'security_invoker=on', 'security_invoker=1', 'security_invoker=yes'], false)
-                                  OR c.oid IN (SELECT oid FROM auth_readers))))
-)
+kept AS (SELECT set_config('vmx.exposed', coalesce((SELECT string_agg(oid::text, ',') FROM nsp), ''), true) AS oids),
+api AS (SELECT r AS oid FROM unnest(ARRAY[to_regrole('anon'), to_regrole('authenticated')]::oid[]) r WHERE r IS NOT NULL)
 SELECT json_build_object(
   'auth_users', to_regclass('auth.users') IS NOT NULL,
   'history_table', to_regclass('vmx.schema_history') IS NOT NULL,
@@ -385,6 +352,39 @@ SELECT json_build_object(
   'database', current_database(),
   'exposed', (SELECT to_json(s) FROM exposed),
   'exposed_source', (SELECT source FROM exposed),
+  'api_roles', (SELECT coalesce(json_agg(json_build_object(
+      'name', r.rolname, 'superuser', r.rolsuper, 'bypassrls', r.rolbypassrls, 'createrole', r.rolcreaterole,
+      'createdb', r.rolcreatedb, 'replication', r.rolreplication,
+      'member_of', (SELECT coalesce(json_agg(pg_get_userbyid(m.roleid) ORDER BY 1), '[]') FROM pg_auth_members m WHERE m.member = r.oid)
+    ) ORDER BY r.rolname), '[]') FROM pg_roles r WHERE r.rolname IN ('anon', 'authenticated')),
+  'default_acls', (SELECT coalesce(json_agg(json_build_object(
+      'role', pg_get_userbyid(d.defaclrole),
+      'schema', CASE WHEN d.defaclnamespace = 0 THEN NULL ELSE d.defaclnamespace::regnamespace::text END,
+      'object', d.defaclobjtype,
+      'grantee', CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END,
+      'privileges', (SELECT json_agg(x.privilege_type ORDER BY x.privilege_type) FROM aclexplode(d.defaclacl) x WHERE x.grantee = a.grantee)
+    )), '[]')
+    FROM pg_default_acl d CROSS JOIN LATERAL (SELECT DISTINCT y.grantee FROM aclexplode(d.defaclacl) y) a
+    WHERE d.defaclobjtype IN ('r', 'S', 'f')
+      AND (a.grantee IN (SELECT oid FROM api) OR (a.grantee = 0 AND d.defaclobjtype <> 'f'))
+      AND (d.defaclnamespace = 0 OR d.defaclnamespace IN (SELECT oid FROM nsp))),
+  'role_settings', (SELECT coalesce(json_agg(json_build_object(
+      'role', CASE WHEN s.setrole = 0 THEN NULL ELSE pg_get_userbyid(s.setrole) END,
+      'this_database', s.setdatabase <> 0,
+      'setting', c)), '[]')
+    FROM pg_db_role_setting s CROSS JOIN LATERAL unnest(s.setconfig) c
+    WHERE s.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname = current_database()))
+      AND (c ILIKE 'session\_replication\_role=%' OR c ILIKE 'row\_security=%')),
+  'extensions_in_public', (SELECT coalesce(json_agg(e.extname ORDER BY e.extname), '[]') FROM pg_extension e
+                           WHERE e.extnamespace = 'public'::regnamespace)
+)::text FROM kept;
+-- The seven tables: columns, privileges, constraints, triggers, foreign keys, indexes.
+WITH rels AS MATERIALIZED (
+  SELECT c.oid, c.relname, c.relrowsecurity, c.relacl, c.relowner
+  FROM pg_catalog.pg_class c
+  WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p') AND c.relname = ANY (ARRAY[{TABLES}]::name[])
+)
+SELECT json_build_object(
   'tables', (SELECT coalesce(json_agg(json_build_object(
       'name', r.relname,
       'rls', r.relrowsecurity,
@@ -396,11 +396,11 @@ SELECT json_build_object(
             'name', at.attname,
             'type', format_type(at.atttypid, at.atttypmod),
             'not_null', at.attnotnull,
-            'default', (SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d WHERE d.adrelid = at.attrelid AND d.adnum = at.attnum),
-            'privileges', (SELECT coalesce(json_agg(json_build_object(
+            'default', CASE WHEN at.atthasdef THEN (SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d WHERE d.adrelid = at.attrelid AND d.adnum = at.attnum) END,
+            'privileges', CASE WHEN at.attacl IS NULL THEN '[]'::json ELSE (SELECT coalesce(json_agg(json_build_object(
                   'grantee', CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(x.grantee) END,
                   'privilege', x.privilege_type)), '[]')
-                FROM aclexplode(at.attacl) x)) ORDER BY at.attnum), '[]')
+                FROM aclexplode(at.attacl) x) END) ORDER BY at.attnum), '[]')
           FROM pg_attribute at WHERE at.attrelid = r.oid AND at.attnum > 0 AND NOT at.attisdropped),
       'constraints', (SELECT coalesce(json_agg(json_build_object(
             'name', k.conname, 'kind', k.contype,
@@ -409,36 +409,6 @@ SELECT json_build_object(
             'definition', pg_get_constraintdef(k.oid)) ORDER BY k.conname), '[]')
           FROM pg_constraint k WHERE k.conrelid = r.oid AND k.contype IN ('c', 'u', 'p'))
     )), '[]') FROM rels r),
-  'relations', (SELECT coalesce(json_agg(json_build_object(
-      'schema', n.nspname, 'name', c.relname, 'kind', c.relkind,
-      'owner', pg_get_userbyid(c.relowner),
-      'rls', c.relrowsecurity,
-      'policies', (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid),
-      'security_invoker', coalesce(c.reloptions::text[] && ARRAY['security_invoker=true', 'security_invoker=on', 'security_invoker=1', 'security_invoker=yes'], false),
-      'reads_auth_users', c.oid IN (SELECT oid FROM auth_readers),
-      'readers', (SELECT coalesce(json_agg(a.rolname ORDER BY a.rolname), '[]') FROM api a
-                  WHERE has_schema_privilege(a.oid, n.oid, 'USAGE') AND has_any_column_privilege(a.oid, c.oid, 'SELECT')),
-      'writers', (SELECT coalesce(json_agg(a.rolname ORDER BY a.rolname), '[]') FROM api a
-                  WHERE has_schema_privilege(a.oid, n.oid, 'USAGE')
-                    AND (has_any_column_privilege(a.oid, c.oid, 'INSERT, UPDATE') OR has_table_privilege(a.oid, c.oid, 'DELETE, TRUNCATE')))
-    ) ORDER BY n.nspname, c.relname), '[]')
-    FROM relation_candidates k
-    CROSS JOIN LATERAL (SELECT * FROM pg_catalog.pg_class c WHERE c.oid = k.oid OFFSET 0) c
-    JOIN nsp n ON n.oid = c.relnamespace
-    WHERE NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_catalog.pg_class'::regclass AND e.objid = c.oid AND e.deptype = 'e')),
-  'policies', (SELECT coalesce(json_agg(json_build_object(
-      'schema', n.nspname,
-      'table', c.relname,
-      'name', p.polname,
-      'permissive', p.polpermissive,
-      'command', CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE' WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,
-      'roles', (SELECT coalesce(json_agg(CASE WHEN ro = 0 THEN 'public' ELSE pg_get_userbyid(ro) END), '[]') FROM unnest(p.polroles) ro),
-      'using', pg_get_expr(p.polqual, p.polrelid),
-      'with_check', pg_get_expr(p.polwithcheck, p.polrelid)
-    ) ORDER BY n.nspname, c.relname, p.polname), '[]')
-    FROM policy_candidates p
-    CROSS JOIN LATERAL (SELECT c.relname, c.relnamespace FROM pg_catalog.pg_class c WHERE c.oid = p.polrelid OFFSET 0) c
-    JOIN nsp n ON n.oid = c.relnamespace),
   'triggers', (SELECT coalesce(json_agg(json_build_object(
       'schema', n.nspname, 'table', c.relname, 'name', t.tgname,
       'enabled', t.tgenabled, 'tgtype', t.tgtype, 'function', f.proname
@@ -467,8 +437,107 @@ SELECT json_build_object(
       'unique', i.indisunique,
       'partial', i.indpred IS NOT NULL
     ) ORDER BY r.relname, ic.relname), '[]')
-    FROM pg_index i JOIN rels r ON r.oid = i.indrelid JOIN pg_class ic ON ic.oid = i.indexrelid),
-  'functions', (SELECT coalesce(json_agg(json_build_object(
+    FROM pg_index i JOIN rels r ON r.oid = i.indrelid JOIN pg_class ic ON ic.oid = i.indexrelid)
+)::text;
+-- Relations and policies of the exposed schemas that could be a finding (or are the
+-- seven tables'), judged in SQL over one scan of pg_class and one of pg_policy:
+-- relations — a table without RLS or without policies, a view that runs as its owner
+-- or reads auth.users, every materialized view and foreign table, anything an API role
+-- owns; policies — for PUBLIC or anon, a constant (always true or false), or reading
+-- the JWT (user_metadata).
+WITH nsp AS (SELECT string_to_array(current_setting('vmx.exposed'), ',')::oid[] AS oids),
+api AS (SELECT array_remove(ARRAY[to_regrole('anon'), to_regrole('authenticated')]::oid[], NULL) AS oids),
+api_roles AS MATERIALIZED (
+  SELECT r AS oid, pg_get_userbyid(r) AS rolname
+  FROM unnest(ARRAY[to_regrole('anon'), to_regrole('authenticated')]::oid[]) r WHERE r IS NOT NULL
+),
+spec AS (
+  SELECT c.oid FROM pg_catalog.pg_class c
+  WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p') AND c.relname = ANY (ARRAY[{TABLES}]::name[])
+),
+auth_readers AS (
+  SELECT r.ev_class AS oid FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid
+  WHERE d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = coalesce(to_regclass('auth.users')::oid, 0)
+    AND coalesce(d.classid, 0) = 'pg_catalog.pg_rewrite'::regclass
+),
+jwt_policies AS (
+  SELECT d.objid FROM pg_catalog.pg_depend d
+  WHERE d.refclassid = 'pg_catalog.pg_proc'::regclass AND d.refobjid = coalesce(to_regprocedure('auth.jwt()')::oid, 0)
+    AND coalesce(d.classid, 0) = 'pg_catalog.pg_policy'::regclass
+),
+-- Each catalog is read once, by a bare sequential scan whose rows are judged with
+-- plain comparisons against arrays computed once: with thousands of correct objects
+-- the per-row cost is what counts (no index can tell RLS or a policy's form).
+policy_candidates AS MATERIALIZED (
+  SELECT p.oid FROM pg_catalog.pg_policy p
+  WHERE p.polroles && (SELECT ARRAY[0, coalesce(to_regrole('anon')::oid, 0)])
+     OR p.polrelid = ANY ((SELECT array_agg(oid) FROM spec)::oid[])
+     OR p.polqual::text LIKE '{CONST %' OR p.polwithcheck::text LIKE '{CONST %'
+     OR p.oid = ANY ((SELECT array_agg(objid) FROM jwt_policies)::oid[])
+),
+relation_candidates AS MATERIALIZED (
+  SELECT c.oid, c.relname, c.relnamespace, c.relkind, c.relowner, c.relrowsecurity,
+         coalesce(c.reloptions && ARRAY['security_invoker=true', 'security_invoker=on', 'security_invoker=1', 'security_invoker=yes'], false) AS security_invoker
+  FROM pg_catalog.pg_class c
+  -- coalesce: not a qual an index could serve (a scan of the whole name index is slower;
+  -- in pg_depend, only the index on the referenced object is narrow).
+  WHERE coalesce(c.relnamespace, 0) = ANY ((SELECT oids FROM nsp)::oid[]) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+    AND (c.relkind IN ('m', 'f')
+         OR c.relowner = ANY ((SELECT oids FROM api)::oid[])
+         OR (c.relkind IN ('r', 'p') AND (NOT c.relrowsecurity OR c.oid NOT IN (SELECT polrelid FROM pg_catalog.pg_policy)))
+         OR (c.relkind = 'v' AND (NOT coalesce(c.reloptions && ARRAY['security_invoker=true', 'security_invoker=on', 'security_invoker=1', 'security_invoker=yes'], false)
+                                  OR c.oid = ANY ((SELECT array_agg(oid) FROM auth_readers)::oid[]))))
+)
+SELECT json_build_object(
+  'relations', (SELECT coalesce(json_agg(json_build_object(
+      'schema', n.nspname, 'name', c.relname, 'kind', c.relkind,
+      'owner', pg_get_userbyid(c.relowner),
+      'rls', c.relrowsecurity,
+      'policies', (SELECT count(*) FROM pg_catalog.pg_policy p WHERE p.polrelid = c.oid),
+      'security_invoker', c.security_invoker,
+      'reads_auth_users', c.oid IN (SELECT oid FROM auth_readers),
+      'readers', (SELECT coalesce(json_agg(a.rolname ORDER BY a.rolname), '[]') FROM api_roles a
+                  WHERE has_schema_privilege(a.oid, n.oid, 'USAGE') AND has_any_column_privilege(a.oid, c.oid, 'SELECT')),
+      'writers', (SELECT coalesce(json_agg(a.rolname ORDER BY a.rolname), '[]') FROM api_roles a
+                  WHERE has_schema_privilege(a.oid, n.oid, 'USAGE')
+                    AND (has_any_column_privilege(a.oid, c.oid, 'INSERT, UPDATE') OR has_table_privilege(a.oid, c.oid, 'DELETE, TRUNCATE')))
+    ) ORDER BY n.nspname, c.relname), '[]')
+    FROM relation_candidates c
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = 'pg_catalog.pg_class'::regclass AND e.objid = c.oid AND e.deptype = 'e')),
+  'policies', (SELECT coalesce(json_agg(json_build_object(
+      'schema', n.nspname,
+      'table', c.relname,
+      'name', p.polname,
+      'permissive', p.polpermissive,
+      'command', CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE' WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,
+      'roles', (SELECT coalesce(json_agg(CASE WHEN ro = 0 THEN 'public' ELSE pg_get_userbyid(ro) END), '[]') FROM unnest(p.polroles) ro),
+      'using', pg_get_expr(p.polqual, p.polrelid),
+      'with_check', pg_get_expr(p.polwithcheck, p.polrelid)
+    ) ORDER BY n.nspname, c.relname, p.polname), '[]')
+    FROM policy_candidates k
+    CROSS JOIN LATERAL (SELECT p.* FROM pg_catalog.pg_policy p WHERE p.oid = k.oid OFFSET 0) p
+    CROSS JOIN LATERAL (SELECT c.relname, c.relnamespace FROM pg_catalog.pg_class c WHERE c.oid = p.polrelid OFFSET 0) c
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relnamespace = ANY ((SELECT oids FROM nsp)::oid[]))
+)::text;
+-- Functions of the exposed schemas that could be a finding (or are the schema's own):
+-- SECURITY DEFINER, a mutable search_path, owned by an API role.
+WITH nsp AS (SELECT string_to_array(current_setting('vmx.exposed'), ',')::oid[] AS oids),
+api AS (SELECT array_remove(ARRAY[to_regrole('anon'), to_regrole('authenticated')]::oid[], NULL) AS oids),
+api_roles AS MATERIALIZED (
+  SELECT r AS oid, pg_get_userbyid(r) AS rolname
+  FROM unnest(ARRAY[to_regrole('anon'), to_regrole('authenticated')]::oid[]) r WHERE r IS NOT NULL
+),
+function_candidates AS MATERIALIZED (
+  SELECT p.oid FROM pg_catalog.pg_proc p
+  WHERE coalesce(p.pronamespace, 0) = ANY ((SELECT oids FROM nsp)::oid[]) AND p.prokind = 'f'
+    AND (p.prosecdef OR p.proconfig IS NULL
+         OR NOT ('search_path=""' = ANY (p.proconfig) OR p.proconfig::text LIKE '%search_path=%')
+         OR p.proowner = ANY ((SELECT oids FROM api)::oid[])
+         OR (p.pronamespace = 'public'::regnamespace AND p.proname = ANY (ARRAY[{FUNCTIONS}]::name[])))
+)
+SELECT json_build_object('functions', (SELECT coalesce(json_agg(json_build_object(
       'schema', n.nspname,
       'signature', format('%s(%s)', p.proname, oidvectortypes(p.proargtypes)),
       'owner', pg_get_userbyid(p.proowner),
@@ -477,38 +546,13 @@ SELECT json_build_object(
       'config', p.proconfig,
       'execute', (SELECT coalesce(json_agg(CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END), '[]')
                   FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a WHERE a.privilege_type = 'EXECUTE'),
-      'callers', (SELECT coalesce(json_agg(a.rolname ORDER BY a.rolname), '[]') FROM api a
+      'callers', (SELECT coalesce(json_agg(a.rolname ORDER BY a.rolname), '[]') FROM api_roles a
                   WHERE has_schema_privilege(a.oid, n.oid, 'USAGE') AND has_function_privilege(a.oid, p.oid, 'EXECUTE'))
     ) ORDER BY n.nspname, p.proname), '[]')
     FROM function_candidates k
-    CROSS JOIN LATERAL (SELECT * FROM pg_catalog.pg_proc p WHERE p.oid = k.oid OFFSET 0) p
-    JOIN nsp n ON n.oid = p.pronamespace
-    WHERE NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_catalog.pg_proc'::regclass AND e.objid = p.oid AND e.deptype = 'e')),
-  'api_roles', (SELECT coalesce(json_agg(json_build_object(
-      'name', r.rolname, 'superuser', r.rolsuper, 'bypassrls', r.rolbypassrls, 'createrole', r.rolcreaterole,
-      'createdb', r.rolcreatedb, 'replication', r.rolreplication,
-      'member_of', (SELECT coalesce(json_agg(pg_get_userbyid(m.roleid) ORDER BY 1), '[]') FROM pg_auth_members m WHERE m.member = r.oid)
-    ) ORDER BY r.rolname), '[]') FROM pg_roles r WHERE r.oid IN (SELECT oid FROM api)),
-  'default_acls', (SELECT coalesce(json_agg(json_build_object(
-      'role', pg_get_userbyid(d.defaclrole),
-      'schema', CASE WHEN d.defaclnamespace = 0 THEN NULL ELSE d.defaclnamespace::regnamespace::text END,
-      'object', d.defaclobjtype,
-      'grantee', CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END,
-      'privileges', (SELECT json_agg(x.privilege_type ORDER BY x.privilege_type) FROM aclexplode(d.defaclacl) x WHERE x.grantee = a.grantee)
-    )), '[]')
-    FROM pg_default_acl d CROSS JOIN LATERAL (SELECT DISTINCT y.grantee FROM aclexplode(d.defaclacl) y) a
-    WHERE d.defaclobjtype IN ('r', 'S', 'f')
-      AND (a.grantee IN (SELECT oid FROM api) OR (a.grantee = 0 AND d.defaclobjtype <> 'f'))
-      AND (d.defaclnamespace = 0 OR d.defaclnamespace IN (SELECT oid FROM nsp))),
-  'role_settings', (SELECT coalesce(json_agg(json_build_object(
-      'role', CASE WHEN s.setrole = 0 THEN NULL ELSE pg_get_userbyid(s.setrole) END,
-      'this_database', s.setdatabase <> 0,
-      'setting', c)), '[]')
-    FROM pg_db_role_setting s CROSS JOIN LATERAL unnest(s.setconfig) c
-    WHERE s.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname = current_database()))
-      AND (c ILIKE 'session\_replication\_role=%' OR c ILIKE 'row\_security=%')),
-  'extensions_in_public', (SELECT coalesce(json_agg(e.extname ORDER BY e.extname), '[]') FROM pg_extension e
-                           WHERE e.extnamespace = 'public'::regnamespace)
+    CROSS JOIN LATERAL (SELECT p.* FROM pg_catalog.pg_proc p WHERE p.oid = k.oid OFFSET 0) p
+    JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+    WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = 'pg_catalog.pg_proc'::regclass AND e.objid = p.oid AND e.deptype = 'e'))
 )::text;
 COMMIT;
 "#;
@@ -551,7 +595,7 @@ pub async fn read(conn: &mut PgConnection, schemas: &[String]) -> Result<Catalog
         .map(|f| f.signature.split('(').next().unwrap_or(f.signature))
         .collect();
     let functions = text_array(&functions);
-    let sql = DOCUMENT_SQL
+    let sql = BATCH_SQL
         .replace("{TABLES}", names)
         .replace(
             "{FUNCTIONS}",
@@ -562,13 +606,16 @@ pub async fn read(conn: &mut PgConnection, schemas: &[String]) -> Result<Catalog
         .fetch_all(&mut *conn)
         .await
         .context("cannot read the catalog")?;
-    let text: String = rows
-        .first()
-        .context("the catalog query returned no row")?
-        .try_get(0)
-        .context("cannot read the catalog document")?;
-    let mut catalog: Catalog =
-        serde_json::from_str(&text).context("cannot parse the catalog document")?;
+    // One row per SELECT of the batch, each a JSON object of some of the keys.
+    let mut document = serde_json::Map::new();
+    for row in &rows {
+        let text: String = row.try_get(0).context("cannot read the catalog document")?;
+        let part: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&text).context("cannot parse the catalog document")?;
+        document.extend(part);
+    }
+    let mut catalog: Catalog = serde_json::from_value(serde_json::Value::Object(document))
+        .context("cannot parse the catalog document")?;
     if catalog.cron_readable {
         let cleanup: Vec<&str> = expectations::FUNCTIONS
             .iter()

@@ -10,9 +10,14 @@
 //! - it switches roles with `SET LOCAL ROLE authenticated | anon | service_role`
 //!   and `set_config('request.jwt.claims', …, true)`, each attempt inside a
 //!   SAVEPOINT so an expected refusal does not abort the transaction;
-//! - it deletes one of the two probe users (cascade check); it never runs the
-//!   cleanup functions as `service_role` and never touches existing rows
-//!   except by the row locks a failed attempt may briefly take.
+//! - for promises 10–13, each inside a savepoint it rolls back at once: user A
+//!   deletes their assistant; A's demo is expired; B gets a verified number
+//!   and provider ids that A then tries to take; A's email changes and two
+//!   more users sign up (A's old address; a phone number `+1998…` only);
+//! - it runs each cleanup function once as `service_role`, with one expired
+//!   probe user, inside a savepoint it rolls back; it deletes one of the two probe users
+//!   (cascade check); it never touches existing rows except by the row locks
+//!   a failed attempt may briefly take.
 //!
 //! Nothing persists: the tests compare row counts of the seven tables and of
 //! `auth.users` before and after.
@@ -51,6 +56,13 @@ impl Outcome {
             Outcome::Refused { .. } => true,
         }
     }
+    /// The SQLSTATE of a refusal, `None` when it succeeded.
+    fn code(&self) -> Option<&str> {
+        match self {
+            Outcome::Ok { .. } => None,
+            Outcome::Refused { code, .. } => Some(code),
+        }
+    }
     fn value(&self) -> Option<i64> {
         match self {
             Outcome::Ok { value, .. } => *value,
@@ -72,8 +84,8 @@ struct Probe<'c> {
 }
 
 impl Probe<'_> {
+    /// Becomes `actor` as PostgREST does (role and JWT claims), in one round trip.
     async fn act_as(&mut self, actor: Actor) -> Result<()> {
-        sqlx::raw_sql("RESET ROLE").execute(&mut *self.conn).await?;
         let (role, claims) = match actor {
             Actor::Admin => (None, serde_json::json!({})),
             Actor::User(id) => (
@@ -86,16 +98,21 @@ impl Probe<'_> {
                 serde_json::json!({"role": "service_role"}),
             ),
         };
-        if let Some(role) = role {
-            sqlx::raw_sql(&format!("SET LOCAL ROLE {role}"))
-                .execute(&mut *self.conn)
-                .await
-                .with_context(|| format!("cannot SET ROLE {role}"))?;
+        let claims = claims.to_string().replace('\'', "''");
+        let set_claims = format!("SELECT set_config('request.jwt.claims', '{claims}', true)");
+        match role {
+            Some(role) => {
+                sqlx::raw_sql(&format!("RESET ROLE; SET LOCAL ROLE {role}; {set_claims}"))
+                    .execute(&mut *self.conn)
+                    .await
+                    .with_context(|| format!("cannot SET ROLE {role}"))?;
+            }
+            None => {
+                sqlx::raw_sql(&format!("RESET ROLE; {set_claims}"))
+                    .execute(&mut *self.conn)
+                    .await?;
+            }
         }
-        sqlx::query("SELECT set_config('request.jwt.claims', $1, true)")
-            .bind(claims.to_string())
-            .execute(&mut *self.conn)
-            .await?;
         Ok(())
     }
 
@@ -137,6 +154,23 @@ impl Probe<'_> {
         };
         sqlx::raw_sql(end).execute(&mut *self.conn).await?;
         Ok(outcome)
+    }
+
+    /// Starts a probe's own scope: what it changes is undone by [`Probe::undo`].
+    async fn savepoint(&mut self, name: &str) -> Result<()> {
+        sqlx::raw_sql(&format!("SAVEPOINT {name}"))
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn undo(&mut self, name: &str) -> Result<()> {
+        sqlx::raw_sql(&format!(
+            "ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}"
+        ))
+        .execute(&mut *self.conn)
+        .await?;
+        Ok(())
     }
 
     /// Like `attempt`, but for DML: counts affected rows (`RETURNING 1`) and always undoes.
@@ -327,6 +361,10 @@ async fn run_in(p: &mut Probe<'_>) -> Result<Vec<CheckResult>> {
     out.extend(no_self_escalation(p, &f).await?);
     out.push(assistant_limit(p, &f).await?);
     out.push(usage_counted_once(p, &f).await?);
+    out.push(usage_permanent(p, &f).await?);
+    out.extend(demo_frozen(p, &f).await?);
+    out.extend(no_squatting(p, &f).await?);
+    out.extend(account_rows(p, &f).await?);
     out.extend(functions_reveal_nothing(p, &f).await?);
     out.extend(cleanup_service_only(p).await?);
     out.extend(cleanup_deletes_expired(p, &f).await?);
@@ -961,4 +999,456 @@ async fn cascade(p: &mut Probe<'_>, f: &Fixture) -> Result<CheckResult> {
         },
         "make the foreign keys ON DELETE CASCADE (`vmx migrate`)",
     ))
+}
+
+/// A number no one holds, in the reserved +1999 range the probes use.
+fn probe_number(n: u32) -> String {
+    format!(
+        "'+1998{:07}'",
+        (Uuid::new_v4().as_u128() % 9_000_000) as u32 + n
+    )
+}
+
+fn show(v: Option<i64>) -> String {
+    v.map_or("unknown".to_string(), |v| v.to_string())
+}
+
+/// Promise 10: as user A, deleting an assistant keeps the usage recorded for
+/// it (used seconds and the call rows), and a webhook for a call of the
+/// deleted assistant still records and counts it.
+async fn usage_permanent(p: &mut Probe<'_>, f: &Fixture) -> Result<CheckResult> {
+    const TARGET: &str = "public.call_logs.assistant_id";
+    const REMEDY: &str = "keep calls when their assistant is deleted (call_logs.assistant_id ON DELETE SET NULL, usage triggers: `vmx migrate`)";
+    p.savepoint("vmx_usage_permanent").await?;
+    let result = usage_permanent_in(p, f, TARGET, REMEDY).await;
+    p.undo("vmx_usage_permanent").await?;
+    result
+}
+
+async fn usage_permanent_in(
+    p: &mut Probe<'_>,
+    f: &Fixture,
+    target: &str,
+    remedy: &str,
+) -> Result<CheckResult> {
+    let used = format!(
+        "SELECT used_call_time_seconds::bigint FROM public.user_limits WHERE user_id = {}",
+        lit(f.a)
+    );
+    let call = |name: &str, seconds: u32| {
+        format!(
+            "INSERT INTO public.call_logs (user_id, assistant_id, vapi_call_id, status, duration_seconds, ended_at)
+             VALUES ({}, {}, 'vmx-probe-{}-{name}', 'completed', {seconds}, now())",
+            lit(f.a),
+            lit(f.a_assistant),
+            f.tag
+        )
+    };
+    p.act_as(Actor::Service).await?;
+    let before = p.attempt(&used, true).await?.value();
+    let kept = p.attempt(&call("kept", 60), true).await?;
+    let counted = p.attempt(&used, true).await?.value();
+    if before.is_none() || !matches!(kept, Outcome::Ok { .. }) {
+        return Ok(CheckId::ProbeUsagePermanent.fail(
+            target,
+            format!(
+                "probe setup failed: user A's usage is {} and a completed 60 s call of their assistant was {}",
+                show(before),
+                kept.describe()
+            ),
+            remedy,
+        ));
+    }
+    p.act_as(Actor::User(f.a)).await?;
+    let deleted = p
+        .attempt(
+            &format!(
+                "DELETE FROM public.assistants WHERE id = {} RETURNING 1",
+                lit(f.a_assistant)
+            ),
+            true,
+        )
+        .await?;
+    if !matches!(deleted, Outcome::Ok { rows: 1, .. }) {
+        return Ok(CheckId::ProbeUsagePermanent.fail(
+            target,
+            format!(
+                "probe setup failed: user A deleting their own assistant {}",
+                deleted.describe()
+            ),
+            remedy,
+        ));
+    }
+    p.act_as(Actor::Service).await?;
+    let after = p.attempt(&used, true).await?.value();
+    let calls = p
+        .attempt(
+            &format!(
+                "SELECT count(*) FROM public.call_logs WHERE vapi_call_id = 'vmx-probe-{}-kept'",
+                f.tag
+            ),
+            true,
+        )
+        .await?
+        .value();
+    let late = p.attempt(&call("late", 30), true).await?;
+    let last = p.attempt(&used, true).await?.value();
+    let delta = |a: Option<i64>, b: Option<i64>| a.zip(b).map(|(a, b)| a - b);
+    let ok = delta(counted, before) == Some(60)
+        && after == counted
+        && calls == Some(1)
+        && matches!(late, Outcome::Ok { .. })
+        && delta(last, after) == Some(30);
+    Ok(probe_result(
+        CheckId::ProbeUsagePermanent,
+        target,
+        ok,
+        format!(
+            "user A's used seconds {} with a 60 s call, {} after A deleted the assistant (call rows left: {}); a 30 s call of the deleted assistant {}, used seconds then {}",
+            show(counted),
+            show(after),
+            show(calls),
+            late.describe(),
+            show(last)
+        ),
+        remedy,
+    ))
+}
+
+/// Promise 11: an expired demo account (7 days over, or 600 s of completed
+/// calls used) adds no assistant and no phone number, as the user or as
+/// service_role: SQLSTATE VX002 every time.
+async fn demo_frozen(p: &mut Probe<'_>, f: &Fixture) -> Result<Vec<CheckResult>> {
+    const FROZEN: &str = "VX002";
+    let inserts = [
+        (
+            "public.assistants",
+            format!(
+                "INSERT INTO public.assistants (user_id, name) VALUES ({}, 'vmx probe')",
+                lit(f.a)
+            ),
+        ),
+        (
+            "public.phone_numbers",
+            format!(
+                "INSERT INTO public.phone_numbers (user_id, phone_number, friendly_name) VALUES ({}, {}, 'vmx probe')",
+                lit(f.a),
+                probe_number(5)
+            ),
+        ),
+    ];
+    let expiries = [
+        (
+            "7 days over",
+            format!(
+                "WITH x AS (UPDATE public.profiles SET is_demo_user = true, demo_expires_at = now() - interval '1 day'
+                   WHERE id = {} RETURNING 1) SELECT count(*) FROM x",
+                lit(f.a)
+            ),
+        ),
+        (
+            "600 s used",
+            format!(
+                "WITH x AS (UPDATE public.profiles SET is_demo_user = true, demo_expires_at = now() + interval '1 day'
+                   WHERE id = {a} RETURNING 1), y AS (UPDATE public.user_limits SET used_call_time_seconds = 600
+                   WHERE user_id = {a} RETURNING 1) SELECT (SELECT count(*) FROM x) * (SELECT count(*) FROM y)",
+                a = lit(f.a)
+            ),
+        ),
+    ];
+    // Per table: what went wrong.
+    let mut wrong: Vec<Vec<String>> = vec![Vec::new(); inserts.len()];
+    for (why, expire) in &expiries {
+        p.savepoint("vmx_demo_frozen").await?;
+        p.act_as(Actor::Admin).await?;
+        let setup = p.attempt(expire, true).await?;
+        if setup.value() != Some(1) {
+            for w in wrong.iter_mut() {
+                w.push(format!(
+                    "probe setup failed: cannot expire user A's demo ({why}): {}",
+                    setup.describe()
+                ));
+            }
+        } else {
+            for (who, actor) in [
+                ("as the user", Actor::User(f.a)),
+                ("as service_role", Actor::Service),
+            ] {
+                p.act_as(actor).await?;
+                for (i, (_, sql)) in inserts.iter().enumerate() {
+                    let o = p.attempt(sql, false).await?;
+                    if !o.refused_with(FROZEN) {
+                        wrong[i].push(format!("{why}, {who}: {}", o.describe()));
+                    }
+                }
+            }
+        }
+        p.undo("vmx_demo_frozen").await?;
+    }
+    Ok(inserts
+        .iter()
+        .zip(wrong)
+        .map(|((target, _), wrong)| {
+            probe_result(
+                CheckId::ProbeDemoFrozen,
+                target,
+                wrong.is_empty(),
+                if wrong.is_empty() {
+                    format!("an expired demo (7 days over; 600 s used) inserting into {target} as the user and as service_role: refused ({FROZEN}) every time")
+                } else {
+                    format!("an expired demo was not refused with {FROZEN}: {}", wrong.join("; "))
+                },
+                "restore the demo-expiry checks of enforce_assistant_limit and protect_phone_numbers (`vmx migrate`)",
+            )
+        })
+        .collect())
+}
+
+/// Promise 12: user A cannot take user B's verified number or provider ids,
+/// and gets the same answer for a value B holds as for a free one.
+async fn no_squatting(p: &mut Probe<'_>, f: &Fixture) -> Result<Vec<CheckResult>> {
+    p.savepoint("vmx_no_squatting").await?;
+    let result = no_squatting_in(p, f).await;
+    p.undo("vmx_no_squatting").await?;
+    result
+}
+
+async fn no_squatting_in(p: &mut Probe<'_>, f: &Fixture) -> Result<Vec<CheckResult>> {
+    const REMEDY: &str = "restore the triggers protect_assistant_ids and protect_phone_numbers and the unique index on verified numbers (`vmx migrate`)";
+    let number = probe_number(6);
+    let phone_id = format!("'vmx-probe-{}-phone'", f.tag);
+    let assistant_id = format!("'vmx-probe-{}-assistant'", f.tag);
+    // B's verified number and provider ids, written by the backend.
+    p.act_as(Actor::Service).await?;
+    let phone = p
+        .attempt(
+            &format!(
+                "INSERT INTO public.phone_numbers (user_id, phone_number, friendly_name, verified_at, vapi_phone_id)
+                 VALUES ({}, {number}, 'vmx probe', now(), {phone_id}) RETURNING 1",
+                lit(f.b)
+            ),
+            true,
+        )
+        .await?;
+    let assistant = p
+        .attempt(
+            &format!(
+                "UPDATE public.assistants SET vapi_assistant_id = {assistant_id} WHERE id = {} RETURNING 1",
+                lit(f.b_assistant)
+            ),
+            true,
+        )
+        .await?;
+    let targets = [
+        "public.phone_numbers.phone_number",
+        "public.phone_numbers.vapi_phone_id",
+        "public.assistants.vapi_assistant_id",
+    ];
+    if !matches!(phone, Outcome::Ok { rows: 1, .. })
+        || !matches!(assistant, Outcome::Ok { rows: 1, .. })
+    {
+        let why = format!(
+            "probe setup failed: giving user B a verified number and ids as service_role: {}; {}",
+            phone.describe(),
+            assistant.describe()
+        );
+        return Ok(targets
+            .iter()
+            .map(|t| CheckId::ProbeNoSquatting.fail(*t, why.clone(), REMEDY))
+            .collect());
+    }
+    p.act_as(Actor::User(f.a)).await?;
+    let phone_insert = |value: &str| {
+        format!(
+            "INSERT INTO public.phone_numbers (user_id, phone_number, friendly_name) VALUES ({}, {value}, 'vmx probe') RETURNING 1",
+            lit(f.a)
+        )
+    };
+    let phone_id_insert = |value: &str| {
+        format!(
+            "INSERT INTO public.phone_numbers (user_id, phone_number, friendly_name, vapi_phone_id) VALUES ({}, {}, 'vmx probe', {value}) RETURNING 1",
+            lit(f.a),
+            probe_number(7)
+        )
+    };
+    let assistant_id_update = |value: &str| {
+        format!(
+            "UPDATE public.assistants SET vapi_assistant_id = {value} WHERE id = {} RETURNING 1",
+            lit(f.a_assistant)
+        )
+    };
+    // Held first and kept: then whether A's claim took B's number over is read as the backend routes.
+    let held_number = p.attempt(&phone_insert(&number), true).await?;
+    let free_number = p.attempt(&phone_insert(&probe_number(8)), false).await?;
+    let held_phone_id = p.attempt(&phone_id_insert(&phone_id), false).await?;
+    let free_phone_id = p
+        .attempt(
+            &phone_id_insert(&format!("'vmx-probe-{}-free'", f.tag)),
+            false,
+        )
+        .await?;
+    let held_assistant_id = p
+        .attempt(&assistant_id_update(&assistant_id), false)
+        .await?;
+    let free_assistant_id = p
+        .attempt(
+            &assistant_id_update(&format!("'vmx-probe-{}-free'", f.tag)),
+            false,
+        )
+        .await?;
+    p.act_as(Actor::Service).await?;
+    let routes_to_b = p
+        .attempt(
+            &format!(
+                "SELECT count(*) FILTER (WHERE user_id = {}) * 10 + count(*) FILTER (WHERE user_id <> {})
+                 FROM public.phone_numbers WHERE phone_number = {number} AND verified_at IS NOT NULL",
+                lit(f.b),
+                lit(f.b)
+            ),
+            true,
+        )
+        .await?
+        .value();
+    let mut out = Vec::new();
+    // The number: A may claim it (an unverified claim, as for a free one), but calls still route to B.
+    let same = held_number.code() == free_number.code();
+    out.push(probe_result(
+        CheckId::ProbeNoSquatting,
+        targets[0],
+        same && routes_to_b == Some(10),
+        format!(
+            "as user A, claiming user B's verified number {}, a free number {}; verified holders of B's number afterwards: {}",
+            held_number.describe(),
+            free_number.describe(),
+            match routes_to_b {
+                Some(10) => "B only".to_string(),
+                Some(n) => format!("B {} time(s), others {}", n / 10, n % 10),
+                None => "unknown".to_string(),
+            }
+        ),
+        REMEDY,
+    ));
+    // Provider ids are the backend's: refused whatever the value, so a held one tells nothing.
+    for (target, held, free) in [
+        (targets[1], &held_phone_id, &free_phone_id),
+        (targets[2], &held_assistant_id, &free_assistant_id),
+    ] {
+        let ok = matches!(held, Outcome::Refused { .. }) && held.code() == free.code();
+        out.push(probe_result(
+            CheckId::ProbeNoSquatting,
+            target,
+            ok,
+            format!(
+                "as user A, setting user B's value {}, a free value {}",
+                held.describe(),
+                free.describe()
+            ),
+            REMEDY,
+        ));
+    }
+    Ok(out)
+}
+
+/// Promise 13: after user A changes their email, a new sign-up with the
+/// address A gave up gets its profile and user_limits (and A's profile
+/// follows the change); a phone-only sign-up gets both too.
+async fn account_rows(p: &mut Probe<'_>, f: &Fixture) -> Result<Vec<CheckResult>> {
+    const REMEDY: &str = "restore handle_new_user, sync_profile_email and create_user_limits, and keep profiles.email NULL-able and not unique (`vmx migrate`)";
+    let mut out = Vec::new();
+    p.savepoint("vmx_account_rows").await?;
+    p.act_as(Actor::Admin).await?;
+    let old = format!("'vmx-probe-a-{}@probe.invalid'", f.tag);
+    let new = format!("'vmx-probe-a2-{}@probe.invalid'", f.tag);
+    let changed = p
+        .attempt(
+            &format!(
+                "WITH x AS (UPDATE auth.users SET email = {new} WHERE id = {} RETURNING 1) SELECT count(*) FROM x",
+                lit(f.a)
+            ),
+            true,
+        )
+        .await?;
+    let followed = p
+        .attempt(
+            &format!(
+                "SELECT count(*) FROM public.profiles WHERE id = {} AND email = {new}",
+                lit(f.a)
+            ),
+            true,
+        )
+        .await?
+        .value();
+    let (signed_up, rows) = if changed.value() == Some(1) {
+        sign_up_rows(p, "email", &old).await?
+    } else {
+        (changed, None)
+    };
+    out.push(probe_result(
+        CheckId::ProbeAccountRows,
+        "auth.users.email",
+        followed == Some(1) && rows == Some(11),
+        format!(
+            "user A changed their email: profiles.email {}; a new sign-up with the old address {}, {}",
+            if followed == Some(1) { "followed" } else { "did NOT follow" },
+            signed_up.describe(),
+            account_rows_detail(rows)
+        ),
+        REMEDY,
+    ));
+    let (signed_up, rows) = sign_up_rows(p, "phone", &probe_number(9)).await?;
+    out.push(probe_result(
+        CheckId::ProbeAccountRows,
+        "auth.users.phone",
+        rows == Some(11),
+        format!(
+            "a phone-only sign-up (no email) {}, {}",
+            signed_up.describe(),
+            account_rows_detail(rows)
+        ),
+        REMEDY,
+    ));
+    p.undo("vmx_account_rows").await?;
+    Ok(out)
+}
+
+/// Signs a new user up with `column` = `value`; the outcome and profile × 10 + user_limits rows.
+async fn sign_up_rows(
+    p: &mut Probe<'_>,
+    column: &str,
+    value: &str,
+) -> Result<(Outcome, Option<i64>)> {
+    let id = Uuid::new_v4();
+    let signed_up = p
+        .attempt(
+            &format!(
+                "WITH u AS (INSERT INTO auth.users (id, {column}, raw_user_meta_data) VALUES ({}, {value}, '{{}}') RETURNING 1)
+                 SELECT count(*) FROM u",
+                lit(id)
+            ),
+            true,
+        )
+        .await?;
+    if signed_up.value() != Some(1) {
+        return Ok((signed_up, None));
+    }
+    let rows = p
+        .attempt(
+            &format!(
+                "SELECT (SELECT count(*) FROM public.profiles WHERE id = {i}) * 10
+                      + (SELECT count(*) FROM public.user_limits WHERE user_id = {i})",
+                i = lit(id)
+            ),
+            true,
+        )
+        .await?
+        .value();
+    Ok((signed_up, rows))
+}
+
+fn account_rows_detail(rows: Option<i64>) -> String {
+    match rows {
+        Some(11) => "got its profile and user_limits".to_string(),
+        Some(n) => format!("got profiles: {}, user_limits: {}", n / 10, n % 10),
+        None => "so no rows could be looked for".to_string(),
+    }
 }

@@ -107,6 +107,10 @@ pub enum CheckId {
     ProbeNoSelfEscalation,
     ProbeAssistantLimit,
     ProbeUsageCountedOnce,
+    ProbeUsagePermanent,
+    ProbeDemoFrozen,
+    ProbeNoSquatting,
+    ProbeAccountRows,
     ProbeFunctionOwnIdOnly,
     ProbeCleanupServiceOnly,
     ProbeCleanupDeletesExpired,
@@ -164,6 +168,10 @@ impl CheckId {
             | ProbeNoSelfEscalation
             | ProbeAssistantLimit
             | ProbeUsageCountedOnce
+            | ProbeUsagePermanent
+            | ProbeDemoFrozen
+            | ProbeNoSquatting
+            | ProbeAccountRows
             | ProbeFunctionOwnIdOnly
             | ProbeCleanupServiceOnly
             | ProbeCleanupDeletesExpired

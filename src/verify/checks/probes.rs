@@ -16,7 +16,8 @@ pub const BREAKS: &[Break] = &[
         "DROP TRIGGER on_profile_created_create_limits ON public.profiles",
     )
     .probe()
-    .also(&[CheckId::TriggerPresent]),
+    // Every later sign-up lacks its limits row too (promise 13).
+    .also(&[CheckId::TriggerPresent, CheckId::ProbeAccountRows]),
     Break::fails(
         CheckId::ProbeIsolation,
         "public.call_logs",
@@ -44,7 +45,8 @@ pub const BREAKS: &[Break] = &[
         "DROP TRIGGER enforce_assistant_limit ON public.assistants",
     )
     .probe()
-    .also(&[CheckId::TriggerPresent]),
+    // The same trigger freezes expired demos (promise 11).
+    .also(&[CheckId::TriggerPresent, CheckId::ProbeDemoFrozen]),
     Break::fails(
         CheckId::ProbeAnon,
         "anon",
@@ -113,4 +115,67 @@ pub const BREAKS: &[Break] = &[
     .probe()
     // A body replaced by hand: the static check sees it too.
     .also(&[CheckId::FunctionBody]),
+    // Promise 10: the calls of a deleted assistant cascade away with it.
+    Break::fails(
+        CheckId::ProbeUsagePermanent,
+        "public.call_logs.assistant_id",
+        "ALTER TABLE public.call_logs DROP CONSTRAINT call_logs_assistant_id_fkey,
+           ADD CONSTRAINT call_logs_assistant_id_fkey FOREIGN KEY (assistant_id) REFERENCES public.assistants (id) ON DELETE CASCADE",
+    )
+    .probe()
+    .also(&[CheckId::FkOnDelete]),
+    // Promise 11: the assistant limit without its demo-expiry check.
+    Break::fails(
+        CheckId::ProbeDemoFrozen,
+        "public.assistants",
+        "CREATE OR REPLACE FUNCTION public.enforce_assistant_limit() RETURNS trigger LANGUAGE plpgsql
+           SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+         DECLARE v_max integer; v_count integer;
+         BEGIN
+           IF pg_catalog.current_setting('role', true) IN ('authenticated', 'anon')
+              AND NEW.user_id IS DISTINCT FROM auth.uid() THEN
+             RETURN NEW;
+           END IF;
+           SELECT l.max_assistants INTO v_max FROM public.user_limits l WHERE l.user_id = NEW.user_id FOR UPDATE;
+           SELECT pg_catalog.count(*)::integer INTO v_count FROM public.assistants a WHERE a.user_id = NEW.user_id;
+           IF v_count >= coalesce(v_max, 1) THEN
+             RAISE EXCEPTION 'assistant limit reached' USING ERRCODE = 'VX001';
+           END IF;
+           RETURN NEW;
+         END $$",
+    )
+    .probe()
+    .also(&[CheckId::FunctionBody]),
+    // Promise 12: users may write provider ids (a held one answers with a unique violation).
+    Break::fails(
+        CheckId::ProbeNoSquatting,
+        "public.assistants.vapi_assistant_id",
+        "DROP TRIGGER protect_assistant_ids ON public.assistants",
+    )
+    .probe()
+    .also(&[CheckId::TriggerPresent]),
+    // Promise 12: every number unique, verified or not: a claim of a held one is refused, a free one is not.
+    Break::fails(
+        CheckId::ProbeNoSquatting,
+        "public.phone_numbers.phone_number",
+        "DROP INDEX public.phone_numbers_verified_phone_number_key;
+         ALTER TABLE public.phone_numbers ADD CONSTRAINT phone_numbers_phone_number_key UNIQUE (phone_number)",
+    )
+    .probe()
+    .also(&[CheckId::UniqueKey]),
+    // Promise 13: profiles.email no longer follows auth.users.email.
+    Break::fails(
+        CheckId::ProbeAccountRows,
+        "auth.users.email",
+        "DROP TRIGGER on_auth_user_email_changed ON auth.users",
+    )
+    .probe()
+    .also(&[CheckId::TriggerPresent]),
+    // Promise 13: a phone-only sign-up (no email) can have no profile.
+    Break::fails(
+        CheckId::ProbeAccountRows,
+        "auth.users.phone",
+        "ALTER TABLE public.profiles ALTER COLUMN email SET NOT NULL",
+    )
+    .probe(),
 ];
