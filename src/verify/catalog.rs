@@ -286,7 +286,7 @@ pub struct Catalog {
     /// The current rows of `vmx.schema_history`, read by the one drift rule.
     pub history: Vec<crate::migrate::history::Applied>,
     /// Rules, schema CREATE, loose constraints, the auth functions (`super::guards`).
-    #[serde(skip)]
+    #[serde(flatten)]
     pub guards: super::guards::Guards,
 }
 
@@ -595,7 +595,11 @@ pub async fn read(conn: &mut PgConnection, schemas: &[String]) -> Result<Catalog
         .map(|f| f.signature.split('(').next().unwrap_or(f.signature))
         .collect();
     let functions = text_array(&functions);
-    let sql = BATCH_SQL
+    let batch = BATCH_SQL.replace(
+        "COMMIT;",
+        &format!("{}\nCOMMIT;", super::guards::GUARDS_SQL.trim()),
+    );
+    let sql = batch
         .replace("{TABLES}", names)
         .replace(
             "{FUNCTIONS}",

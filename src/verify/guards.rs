@@ -1,14 +1,13 @@
 //! What else switches a promise off without touching the seven tables'
-//! policies, grants or triggers, read in one more small query that returns
+//! policies, grants or triggers, read by one more statement of the catalog's
+//! batch that returns
 //! only what is there to judge (a few rows, however large the database):
 //! rewrite rules on tables in the exposed schemas, CREATE on an exposed schema
 //! for the API roles, the seven tables' constraints that are NOT VALID or
 //! (unique keys) DEFERRABLE, the auth functions every policy relies on, and a
 //! hash of each schema function's body.
 
-use anyhow::{Context, Result};
 use serde::Deserialize;
-use sqlx::{PgConnection, Row};
 
 /// A rule (`pg_rewrite`, not a view's `_RETURN`) on a table.
 #[derive(Debug, Clone, Deserialize)]
@@ -72,7 +71,10 @@ pub struct Guards {
     pub api_logins: Vec<String>,
 }
 
-const GUARDS_SQL: &str = r#"
+/// The batch's fifth statement (`catalog::read`): the exposed schemas are the
+/// OIDs the first one kept in `vmx.exposed`; `{TABLES}` and `{FUNCTIONS}` are
+/// replaced as in the others.
+pub const GUARDS_SQL: &str = r#"
 SELECT json_build_object(
   'rules', (SELECT coalesce(json_agg(json_build_object(
       'schema', n.nspname, 'table', c.relname, 'name', r.rulename,
@@ -88,12 +90,13 @@ SELECT json_build_object(
     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
     WHERE r.rulename <> '_RETURN'
       AND c.relkind IN ('r', 'p', 'v', 'f')
-      AND (n.nspname = ANY ({EXPOSED}) OR (n.nspname = 'auth' AND c.relname = 'users'))),
+      AND (n.oid = ANY (string_to_array(current_setting('vmx.exposed'), ',')::oid[])
+           OR (n.nspname = 'auth' AND c.relname = 'users'))),
   'schema_create', (SELECT coalesce(json_agg(json_build_object('schema', n.nspname, 'grantee', g.name)
       ORDER BY n.nspname, g.name), '[]')
     FROM pg_catalog.pg_namespace n
     CROSS JOIN (VALUES ('PUBLIC'), ('anon'), ('authenticated')) AS g(name)
-    WHERE n.nspname = ANY ({EXPOSED})
+    WHERE n.oid = ANY (string_to_array(current_setting('vmx.exposed'), ',')::oid[])
       AND CASE WHEN g.name = 'PUBLIC'
                THEN EXISTS (SELECT 1 FROM pg_catalog.aclexplode(n.nspacl) a
                             WHERE a.grantee = 0 AND a.privilege_type = 'CREATE')
@@ -109,7 +112,7 @@ SELECT json_build_object(
     FROM pg_catalog.pg_constraint k
     JOIN pg_catalog.pg_class c ON c.oid = k.conrelid
     WHERE c.relnamespace = 'public'::regnamespace
-      AND c.relname = ANY ({TABLES})
+      AND c.relname = ANY (ARRAY[{TABLES}]::text[])
       AND (NOT k.convalidated OR (k.condeferrable AND k.contype IN ('p', 'u', 'x')))),
   'auth_functions', (SELECT json_agg(json_build_object(
       'signature', f.sig, 'source', p.prosrc,
@@ -124,39 +127,9 @@ SELECT json_build_object(
       'sha256', pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(
                   pg_catalog.replace(p.prosrc, E'\r\n', E'\n'), 'UTF8')), 'hex'))), '[]')
     FROM pg_catalog.pg_proc p
-    WHERE p.pronamespace = 'public'::regnamespace AND p.proname = ANY ({FUNCTIONS})),
+    WHERE p.pronamespace = 'public'::regnamespace AND p.proname = ANY (ARRAY[{FUNCTIONS}]::name[])),
   'api_logins', (SELECT coalesce(json_agg(r.rolname ORDER BY r.rolname), '[]')
     FROM pg_catalog.pg_roles r
     WHERE r.rolname IN ('anon', 'authenticated') AND r.rolcanlogin)
-)::text
+)::text;
 "#;
-
-/// Reads the guards over the `exposed` schemas.
-pub async fn read(conn: &mut PgConnection, exposed: &[String]) -> Result<Guards> {
-    // Literals, not parameters: the simple protocol, as the catalog's own
-    // query, so no prepared statement has to survive on a pooled session.
-    let exposed: Vec<&str> = exposed.iter().map(String::as_str).collect();
-    let function_names: Vec<&str> = crate::spec::FUNCTIONS
-        .iter()
-        .filter_map(|f| f.signature.split('(').next())
-        .collect();
-    let sql = GUARDS_SQL
-        .replace("{EXPOSED}", &text_array(&exposed))
-        .replace("{TABLES}", &text_array(&crate::spec::table_names()))
-        .replace("{FUNCTIONS}", &text_array(&function_names));
-    let row = sqlx::raw_sql(&sql)
-        .fetch_one(conn)
-        .await
-        .context("cannot read rules, schema privileges and constraints")?;
-    let text: String = row.try_get(0).context("cannot read the guards document")?;
-    serde_json::from_str(&text).context("cannot parse the guards document")
-}
-
-/// `ARRAY['a', 'b']::text[]`, quoted.
-fn text_array(items: &[&str]) -> String {
-    let quoted: Vec<String> = items
-        .iter()
-        .map(|s| format!("'{}'", s.replace('\'', "''")))
-        .collect();
-    format!("ARRAY[{}]::text[]", quoted.join(", "))
-}

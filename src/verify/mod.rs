@@ -27,14 +27,13 @@ pub async fn run_checks_in(
     probe: bool,
     schemas: &[String],
 ) -> Result<Report> {
-    let mut cat = catalog::read(conn, schemas).await?;
+    let cat = catalog::read(conn, schemas).await?;
     if !cat.auth_users {
         return Err(VmxError::Prerequisite(
             "the target has no auth.users: it is not a Supabase database (for plain PostgreSQL use `vmx migrate --supabase-compat`)".into(),
         )
         .into());
     }
-    cat.guards = guards::read(conn, &cat.exposed).await?;
     let mut checks = checks::all(&cat);
     if probe {
         checks.extend(probes::run(conn).await?);
