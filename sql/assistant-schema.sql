@@ -2,7 +2,8 @@
 -- Creates: table public.assistants with its RLS policies and grants; the
 -- trigger enforce_assistant_limit (BEFORE INSERT) and its function;
 -- public.check_user_assistant_limit(uuid).
--- trigger protect_assistant_ids (BEFORE INSERT OR UPDATE) and its function.
+-- triggers protect_assistant_ids (BEFORE INSERT) and
+-- protect_assistant_ids_update (BEFORE UPDATE) and their function.
 -- Keeps (product.md section 1): 1 isolation, 2 limits enforced by the
 -- database (SQLSTATE VX001), 6 cascade, 7 hygiene, 8 re-runnable, 9 columns,
 -- 11 expired demos frozen (SQLSTATE VX002), 12 no squatting or probing of
@@ -134,9 +135,13 @@ GRANT INSERT (id, user_id, name, vapi_assistant_id, configuration) ON TABLE publ
 GRANT UPDATE (name, vapi_assistant_id, configuration) ON TABLE public.assistants TO authenticated;
 GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE public.assistants TO service_role;
 
+-- (The usage triggers set assistants.updated_at with their addition to the
+-- call-time total: the WHEN spares that row a second function call.)
 CREATE OR REPLACE TRIGGER set_updated_at
   BEFORE UPDATE ON public.assistants
-  FOR EACH ROW EXECUTE FUNCTION public.set_updated_at();
+  FOR EACH ROW
+  WHEN (NEW.updated_at IS NOT DISTINCT FROM OLD.updated_at)
+  EXECUTE FUNCTION public.set_updated_at();
 
 -- ---------------------------------------------------------------------------
 -- Limit enforcement and frozen demos (promises 2, 11, 14): BEFORE INSERT,
@@ -217,9 +222,12 @@ CREATE OR REPLACE TRIGGER enforce_assistant_limit
 -- Identifiers (promise 12), for signed-in users only (the backend writes as
 -- service_role): vapi_assistant_id, which routes VAPI webhooks to an
 -- account, is the backend's to set (42501 when a user sets or changes it,
--- whatever the value, so it tells nothing); a chosen row id that another
--- account already holds is replaced by a fresh one instead of failing with
--- a unique violation (no existence oracle, no blocking).
+-- whatever the value, so it tells nothing); a row id the user chooses is
+-- ignored: every insert gets a fresh server-generated id, whether or not
+-- the chosen one is held, so neither the answer nor RETURNING tells
+-- anything (no existence oracle, no blocking).
+-- The UPDATE trigger fires only when vapi_assistant_id changes (WHEN): the
+-- usage triggers' updates of the call-time total call no function here.
 -- ---------------------------------------------------------------------------
 CREATE OR REPLACE FUNCTION public.protect_assistant_ids()
 RETURNS trigger
@@ -236,10 +244,7 @@ BEGIN
       RAISE EXCEPTION 'vapi_assistant_id is set by the backend (service_role), not by users'
         USING ERRCODE = '42501';
     END IF;
-    IF EXISTS (SELECT 1 FROM public.assistants a
-               WHERE a.id = NEW.id AND a.user_id IS DISTINCT FROM NEW.user_id) THEN
-      NEW.id := pg_catalog.gen_random_uuid();
-    END IF;
+    NEW.id := pg_catalog.gen_random_uuid();
   ELSIF NEW.vapi_assistant_id IS DISTINCT FROM OLD.vapi_assistant_id THEN
     RAISE EXCEPTION 'vapi_assistant_id is set by the backend (service_role), not by users'
       USING ERRCODE = '42501';
@@ -250,8 +255,13 @@ $$;
 REVOKE ALL ON FUNCTION public.protect_assistant_ids() FROM PUBLIC, anon, authenticated, service_role;
 
 CREATE OR REPLACE TRIGGER protect_assistant_ids
-  BEFORE INSERT OR UPDATE ON public.assistants
+  BEFORE INSERT ON public.assistants
   FOR EACH ROW EXECUTE FUNCTION public.protect_assistant_ids();
+CREATE OR REPLACE TRIGGER protect_assistant_ids_update
+  BEFORE UPDATE ON public.assistants
+  FOR EACH ROW
+  WHEN (NEW.vapi_assistant_id IS DISTINCT FROM OLD.vapi_assistant_id)
+  EXECUTE FUNCTION public.protect_assistant_ids();
 
 -- ---------------------------------------------------------------------------
 -- Limit report (promises 1, 2): invoker (RLS applies); a signed-in user may

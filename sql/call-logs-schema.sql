@@ -4,10 +4,12 @@
 -- on a call completed before vmx took over, which counts as its
 -- duration_seconds, so taking over never rewrites call_logs), its RLS
 -- policy, grants and indexes (incl. call_logs_user_id_started_at_idx);
--- triggers call_logs_track_completion (BEFORE, row), track_call_usage and
--- track_call_usage_insert (AFTER, statement, transition tables: one
--- function keeps assistant totals, and once missing-tables-schema.sql is
--- applied also user_limits and usage_logs); public.get_user_call_usage(uuid),
+-- triggers call_logs_track_completion (BEFORE INSERT, row), track_call_usage
+-- (BEFORE UPDATE, row) and track_call_usage_insert (AFTER INSERT, statement,
+-- transition table); the row triggers have a WHEN, so that an event with
+-- nothing to count calls no function. They keep assistant totals, and once
+-- missing-tables-schema.sql is applied also user_limits and usage_logs;
+-- public.get_user_call_usage(uuid),
 -- public.cleanup_demo_users_with_call_limits() and its pg_cron schedule.
 -- Keeps (product.md section 1): 1 isolation (webhooks write as
 -- service_role), 4 exact usage (vapi_call_id is the idempotency key), 5 demo
@@ -200,9 +202,19 @@ REVOKE ALL ON TABLE public.call_logs FROM PUBLIC, anon, authenticated, service_r
 GRANT SELECT ON TABLE public.call_logs TO authenticated;
 GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE public.call_logs TO service_role;
 
+-- (A row that track_call_usage handles -- its status, duration, counted
+-- seconds, assistant or user change -- gets its updated_at there: the WHEN
+-- makes exactly one of the two fire, one function call per row.)
 CREATE OR REPLACE TRIGGER set_updated_at
   BEFORE UPDATE ON public.call_logs
-  FOR EACH ROW EXECUTE FUNCTION public.set_updated_at();
+  FOR EACH ROW
+  WHEN (NEW.updated_at IS NOT DISTINCT FROM OLD.updated_at
+        AND NEW.status IS NOT DISTINCT FROM OLD.status
+        AND NEW.duration_seconds IS NOT DISTINCT FROM OLD.duration_seconds
+        AND NEW.counted_duration_seconds IS NOT DISTINCT FROM OLD.counted_duration_seconds
+        AND NEW.assistant_id IS NOT DISTINCT FROM OLD.assistant_id
+        AND NEW.user_id IS NOT DISTINCT FROM OLD.user_id)
+  EXECUTE FUNCTION public.set_updated_at();
 
 -- ---------------------------------------------------------------------------
 -- Derived values (promises 4, 8): assistant totals are recomputed from the
@@ -230,15 +242,12 @@ WHERE s.id = a.id
   AND pg_catalog.current_setting('vmx.concurrently', true) IS DISTINCT FROM 'on';
 
 -- ---------------------------------------------------------------------------
--- Completion tracking (promises 4, 10), BEFORE INSERT OR UPDATE: an event
--- that arrives after 'completed' with another status is ignored (status,
--- duration and end time kept, the webhook never fails); a completed call's
--- counted duration is its duration. A webhook that no longer knows the user
--- (NULL user_id) takes the user of the call's earlier event; one naming an
--- assistant deleted meanwhile, or another user's assistant (an id reused
--- after a deletion, promise 12), records the call without it (assistant_id
--- NULL: here on UPDATE, in track_call_usage() for inserted rows). Keep identical to the copy in
--- missing-tables-schema.sql (Option B).
+-- Completion tracking (promises 4, 10) of an inserted call, BEFORE INSERT,
+-- and only for rows where there is something to do (WHEN: an "in progress"
+-- event calls no function): a completed call's counted duration is its
+-- duration; a webhook that no longer knows the user (NULL user_id) takes
+-- the user of the call's earlier event. (Updates: track_call_usage below.)
+-- Keep identical to the copy in missing-tables-schema.sql (Option B).
 -- ---------------------------------------------------------------------------
 CREATE OR REPLACE FUNCTION public.call_logs_track_completion()
 RETURNS trigger
@@ -247,52 +256,143 @@ SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-  IF TG_OP = 'UPDATE' AND OLD.status = 'completed' AND NEW.status IS DISTINCT FROM 'completed' THEN
-    NEW.status := OLD.status;
-    NEW.duration_seconds := OLD.duration_seconds;
-    NEW.ended_at := OLD.ended_at;
-  END IF;
-  IF NEW.status = 'completed' THEN
-    NEW.counted_duration_seconds := coalesce(NEW.duration_seconds, 0);
-  ELSIF TG_OP = 'UPDATE' THEN
-    NEW.counted_duration_seconds := OLD.counted_duration_seconds;
-  ELSE
-    NEW.counted_duration_seconds := NULL;
-  END IF;
   IF NEW.user_id IS NULL AND NEW.vapi_call_id IS NOT NULL THEN
     SELECT c.user_id INTO NEW.user_id
     FROM public.call_logs c
     WHERE c.vapi_call_id = NEW.vapi_call_id;
   END IF;
   -- (Inserted rows naming a deleted assistant are fixed per statement by
-  -- track_call_usage(); the foreign key is checked at commit.)
-  IF TG_OP = 'UPDATE' AND NEW.assistant_id IS DISTINCT FROM OLD.assistant_id
-     AND NEW.assistant_id IS NOT NULL
-     AND NOT EXISTS (SELECT 1 FROM public.assistants a
-                     WHERE a.id = NEW.assistant_id AND a.user_id = NEW.user_id) THEN
-    NEW.assistant_id := NULL;
-  END IF;
+  -- track_call_usage_insert(); the foreign key is checked at commit.)
+  NEW.counted_duration_seconds := CASE WHEN NEW.status = 'completed' THEN coalesce(NEW.duration_seconds, 0) END;
   RETURN NEW;
 END
 $$;
 REVOKE ALL ON FUNCTION public.call_logs_track_completion() FROM PUBLIC, anon, authenticated, service_role;
 
 CREATE OR REPLACE TRIGGER call_logs_track_completion
-  BEFORE INSERT OR UPDATE ON public.call_logs
-  FOR EACH ROW EXECUTE FUNCTION public.call_logs_track_completion();
+  BEFORE INSERT ON public.call_logs
+  FOR EACH ROW
+  WHEN (NEW.status = 'completed' OR NEW.counted_duration_seconds IS NOT NULL OR NEW.user_id IS NULL)
+  EXECUTE FUNCTION public.call_logs_track_completion();
 
 -- ---------------------------------------------------------------------------
--- Usage (promises 4, 14), AFTER each INSERT / UPDATE statement, set-based
--- over its transition tables (a bulk load of history costs a few
--- statements, not a few per row). The change of each call's counted
--- seconds is added to its assistant's total and, once user_limits exists
+-- Usage (promises 4, 10, 14). The change of a call's counted seconds is
+-- added to its assistant's total and, once user_limits exists
 -- (missing-tables-schema.sql), to the user's used_call_time_seconds with
 -- one usage_logs row per call ('call completed' the first time, 'duration
 -- corrected' after). A duplicate completion changes nothing. Additions, not
 -- recounts, so concurrent statements add up at READ COMMITTED (and fail
--- with 40001, to be retried, at REPEATABLE READ). Keep identical to the
--- copy in missing-tables-schema.sql (Option B).
+-- with 40001, to be retried, at REPEATABLE READ).
+-- Webhook speed and bulk loads (product.md section 3) together:
+-- * INSERTs are counted per statement, set-based over the transition table
+--   (a bulk load of history costs a few statements, not a few per row);
+-- * UPDATEs -- a webhook's completion -- per row, BEFORE UPDATE, by one
+--   function that also keeps a completed call completed (an event arriving
+--   after 'completed' with another status is ignored: status, duration and
+--   end time kept, the webhook never fails), sets the counted duration, and
+--   records a call naming a deleted or another user's assistant (promises
+--   10, 12) without it; only for rows whose status, duration, counted
+--   seconds, assistant or user change (WHEN), so every other event calls no
+--   function, and a completion calls one and runs one statement.
+-- Keep identical to the copy in missing-tables-schema.sql (Option B).
 -- ---------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION public.track_call_usage_insert()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_dangling boolean;
+  v_counted  boolean;
+BEGIN
+  -- Most INSERT statements (a webhook's "in progress" event, the INSERT half
+  -- of an upsert that updated) count no seconds: one look, then return.
+  SELECT bool_or(n.assistant_id IS NOT NULL AND a.id IS NULL), bool_or(n.counted_duration_seconds <> 0)
+    INTO v_dangling, v_counted
+  FROM new_calls n
+  LEFT JOIN public.assistants a ON a.id = n.assistant_id AND a.user_id = n.user_id;
+  -- Promise 10: a call naming an assistant deleted meanwhile (a webhook
+  -- after a mid-call deletion) is kept, without the assistant. Promise 12:
+  -- so is one naming another user's assistant; its seconds, added below and
+  -- taken off by this UPDATE's trigger (track_call_usage), net 0.
+  IF v_dangling THEN
+    UPDATE public.call_logs c
+    SET assistant_id = NULL
+    FROM new_calls n
+    WHERE c.id = n.id
+      AND n.assistant_id IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM public.assistants a
+                      WHERE a.id = n.assistant_id AND a.user_id = n.user_id);
+  END IF;
+  IF v_counted IS NOT TRUE THEN
+    RETURN NULL;
+  END IF;
+  IF pg_catalog.to_regclass('public.user_limits') IS NULL THEN
+    UPDATE public.assistants a
+    SET total_call_duration_seconds = coalesce(a.total_call_duration_seconds, 0) + s.delta,
+        updated_at = pg_catalog.now()
+    FROM (SELECT n.assistant_id, sum(n.counted_duration_seconds)::integer AS delta
+          FROM new_calls n
+          WHERE n.assistant_id IS NOT NULL AND n.counted_duration_seconds <> 0
+          GROUP BY n.assistant_id) s
+    WHERE a.id = s.assistant_id;
+    RETURN NULL;
+  END IF;
+  WITH d AS (
+    SELECT n.id, n.user_id, n.assistant_id, n.vapi_call_id, n.counted_duration_seconds AS delta
+    FROM new_calls n
+    WHERE n.counted_duration_seconds <> 0
+  ), asst AS (
+    UPDATE public.assistants a
+    SET total_call_duration_seconds = coalesce(a.total_call_duration_seconds, 0) + s.delta,
+        updated_at = pg_catalog.now()
+    FROM (SELECT d.assistant_id, sum(d.delta)::integer AS delta
+          FROM d WHERE d.assistant_id IS NOT NULL GROUP BY d.assistant_id) s
+    WHERE a.id = s.assistant_id
+  ), u AS (
+    SELECT d.user_id, sum(d.delta)::integer AS delta, pg_catalog.count(*) AS calls,
+           (pg_catalog.array_agg(d.id))[1] AS id,
+           (pg_catalog.array_agg(d.vapi_call_id))[1] AS vapi_call_id,
+           (pg_catalog.array_agg(d.assistant_id))[1] AS assistant_id
+    FROM d
+    GROUP BY d.user_id
+  ), lim AS (
+    UPDATE public.user_limits l
+    SET used_call_time_seconds = coalesce(l.used_call_time_seconds, 0) + u.delta,
+        updated_at = pg_catalog.now()
+    FROM u
+    WHERE l.user_id = u.user_id
+    RETURNING l.user_id
+  ), new_limits AS (
+    -- A user without a limits row (its sign-up trigger failed) gets one from the data.
+    INSERT INTO public.user_limits (user_id, current_assistants, used_call_time_seconds)
+    SELECT u.user_id,
+           (SELECT pg_catalog.count(*)::integer FROM public.assistants a WHERE a.user_id = u.user_id),
+           (SELECT coalesce(sum(coalesce(c.counted_duration_seconds, CASE WHEN c.status = 'completed' THEN coalesce(c.duration_seconds, 0) END)), 0)::integer
+            FROM public.call_logs c WHERE c.user_id = u.user_id)
+    FROM u
+    WHERE NOT EXISTS (SELECT 1 FROM lim WHERE lim.user_id = u.user_id)
+    ON CONFLICT (user_id) DO NOTHING
+  )
+  -- One audit row per call; a statement that completes several calls of
+  -- one user (a bulk import of history) writes one row for them.
+  INSERT INTO public.usage_logs
+    (user_id, action_type, resource_id, assistant_count_change, call_time_change_seconds, trigger_reason, details)
+  SELECT u.user_id, 'call_completed', CASE WHEN u.calls = 1 THEN u.id::text END, 0, u.delta,
+         CASE WHEN u.calls = 1 THEN 'call completed' ELSE 'calls completed' END,
+         CASE WHEN u.calls = 1
+              THEN pg_catalog.jsonb_build_object('vapi_call_id', u.vapi_call_id,
+                                                 'assistant_id', u.assistant_id,
+                                                 'duration_seconds', u.delta)
+              ELSE pg_catalog.jsonb_build_object('calls', u.calls, 'duration_seconds', u.delta)
+         END
+  FROM u;
+  RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION public.track_call_usage_insert() FROM PUBLIC, anon, authenticated, service_role;
+
 CREATE OR REPLACE FUNCTION public.track_call_usage()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -300,171 +400,114 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  v_limits   boolean;
-  v_dangling boolean;
-  v_counted  boolean;
-  r          record;
+  -- The call's seconds before (a call completed before vmx counts as its
+  -- duration) and after.
+  v_old integer := coalesce(OLD.counted_duration_seconds,
+                            CASE WHEN OLD.status = 'completed' THEN coalesce(OLD.duration_seconds, 0) END, 0);
+  v_new integer;
 BEGIN
-  -- Most statements (a webhook's "in progress" event, the INSERT or UPDATE
-  -- half of an upsert that took the other path) change no counted seconds:
-  -- one look at the transition table, then return.
-  IF TG_OP = 'INSERT' THEN
-    SELECT coalesce(bool_or(n.assistant_id IS NOT NULL AND a.id IS NULL), false),
-           coalesce(bool_or(n.counted_duration_seconds <> 0), false)
-      INTO v_dangling, v_counted
-    FROM new_calls n
-    LEFT JOIN public.assistants a ON a.id = n.assistant_id AND a.user_id = n.user_id;
-    -- Promise 10: a call naming an assistant deleted meanwhile (a webhook
-    -- after a mid-call deletion) is kept, without the assistant. Promise 12:
-    -- so is one naming another user's assistant (a user who recreated a
-    -- deleted assistant's id captures none of its old owner's calls); its
-    -- seconds, added below and taken off by this UPDATE's trigger, net 0.
-    IF v_dangling THEN
-      UPDATE public.call_logs c
-      SET assistant_id = NULL
-      FROM new_calls n
-      WHERE c.id = n.id
-        AND n.assistant_id IS NOT NULL
-        AND NOT EXISTS (SELECT 1 FROM public.assistants a
-                        WHERE a.id = n.assistant_id AND a.user_id = n.user_id);
-    END IF;
-    IF NOT v_counted THEN
-      RETURN NULL;
-    END IF;
+  IF NEW.user_id IS NULL AND NEW.vapi_call_id IS NOT NULL THEN
+    SELECT c.user_id INTO NEW.user_id
+    FROM public.call_logs c
+    WHERE c.vapi_call_id = NEW.vapi_call_id;
   END IF;
-  v_limits := pg_catalog.to_regclass('public.user_limits') IS NOT NULL;
-  IF TG_OP = 'INSERT' AND v_limits THEN
-    WITH d AS (
-      SELECT n.id, n.user_id, n.assistant_id, n.vapi_call_id, n.counted_duration_seconds AS delta
-      FROM new_calls n
-      WHERE n.counted_duration_seconds <> 0
-    ), asst AS (
-      UPDATE public.assistants a
-      SET total_call_duration_seconds = coalesce(a.total_call_duration_seconds, 0) + s.delta
-      FROM (SELECT d.assistant_id, sum(d.delta)::integer AS delta
-            FROM d WHERE d.assistant_id IS NOT NULL GROUP BY d.assistant_id) s
-      WHERE a.id = s.assistant_id
-    ), u AS (
-      SELECT d.user_id, sum(d.delta)::integer AS delta, pg_catalog.count(*) AS calls,
-             (pg_catalog.array_agg(d.id))[1] AS id,
-             (pg_catalog.array_agg(d.vapi_call_id))[1] AS vapi_call_id,
-             (pg_catalog.array_agg(d.assistant_id))[1] AS assistant_id
-      FROM d
-      GROUP BY d.user_id
+  IF OLD.status = 'completed' AND NEW.status IS DISTINCT FROM 'completed' THEN
+    NEW.status := OLD.status;
+    NEW.duration_seconds := OLD.duration_seconds;
+    NEW.ended_at := OLD.ended_at;
+  END IF;
+  NEW.counted_duration_seconds := CASE WHEN NEW.status = 'completed' THEN coalesce(NEW.duration_seconds, 0)
+                                       ELSE OLD.counted_duration_seconds END;
+  IF NEW.assistant_id IS DISTINCT FROM OLD.assistant_id
+     AND NEW.assistant_id IS NOT NULL
+     AND NOT EXISTS (SELECT 1 FROM public.assistants a
+                     WHERE a.id = NEW.assistant_id AND a.user_id = NEW.user_id) THEN
+    NEW.assistant_id := NULL;
+  END IF;
+  -- (set_updated_at does not fire for the rows this trigger handles.)
+  NEW.updated_at := pg_catalog.now();
+  v_new := coalesce(NEW.counted_duration_seconds, 0);
+
+  IF NEW.user_id = OLD.user_id AND NEW.assistant_id IS NOT DISTINCT FROM OLD.assistant_id THEN
+    IF v_new = v_old THEN
+      RETURN NEW;
+    END IF;
+    IF pg_catalog.to_regclass('public.user_limits') IS NULL THEN
+      UPDATE public.assistants
+      SET total_call_duration_seconds = coalesce(total_call_duration_seconds, 0) + (v_new - v_old),
+          updated_at = pg_catalog.now()
+      WHERE id = NEW.assistant_id;
+      RETURN NEW;
+    END IF;
+    -- A webhook's completion: one statement. The assistant row is locked
+    -- before the limits row, as an assistant's deletion does (the InitPlans
+    -- order the two updates).
+    WITH asst AS (
+      UPDATE public.assistants
+      SET total_call_duration_seconds = coalesce(total_call_duration_seconds, 0) + (v_new - v_old),
+          updated_at = pg_catalog.now()
+      WHERE id = NEW.assistant_id
+      RETURNING 1
     ), lim AS (
-      UPDATE public.user_limits l
-      SET used_call_time_seconds = coalesce(l.used_call_time_seconds, 0) + u.delta
-      FROM u
-      WHERE l.user_id = u.user_id
-      RETURNING l.user_id
-    ), new_limits AS (
-      -- A user without a limits row (its sign-up trigger failed) gets one from the data.
-      INSERT INTO public.user_limits (user_id, current_assistants, used_call_time_seconds)
-      SELECT u.user_id,
-             (SELECT pg_catalog.count(*)::integer FROM public.assistants a WHERE a.user_id = u.user_id),
-             (SELECT coalesce(sum(coalesce(c.counted_duration_seconds, CASE WHEN c.status = 'completed' THEN coalesce(c.duration_seconds, 0) END)), 0)::integer
-              FROM public.call_logs c WHERE c.user_id = u.user_id)
-      FROM u
-      WHERE NOT EXISTS (SELECT 1 FROM lim WHERE lim.user_id = u.user_id)
-      ON CONFLICT (user_id) DO NOTHING
+      UPDATE public.user_limits
+      SET used_call_time_seconds = coalesce(used_call_time_seconds, 0) + (v_new - v_old),
+          updated_at = pg_catalog.now()
+      WHERE user_id = NEW.user_id
+        AND (SELECT pg_catalog.count(*) FROM asst) >= 0
+      RETURNING 1
     )
-    -- One audit row per call; a statement that completes several calls of
-    -- one user (a bulk import of history) writes one row for them.
     INSERT INTO public.usage_logs
       (user_id, action_type, resource_id, assistant_count_change, call_time_change_seconds, trigger_reason, details)
-    SELECT u.user_id, 'call_completed', CASE WHEN u.calls = 1 THEN u.id::text END, 0, u.delta,
-           CASE WHEN u.calls = 1 THEN 'call completed' ELSE 'calls completed' END,
-           CASE WHEN u.calls = 1
-                THEN pg_catalog.jsonb_build_object('vapi_call_id', u.vapi_call_id,
-                                                   'assistant_id', u.assistant_id,
-                                                   'duration_seconds', u.delta)
-                ELSE pg_catalog.jsonb_build_object('calls', u.calls, 'duration_seconds', u.delta)
-           END
-    FROM u;
-  ELSIF TG_OP = 'INSERT' THEN
-    UPDATE public.assistants a
-    SET total_call_duration_seconds = coalesce(a.total_call_duration_seconds, 0) + s.delta
-    FROM (SELECT n.assistant_id, sum(n.counted_duration_seconds)::integer AS delta
-          FROM new_calls n
-          WHERE n.assistant_id IS NOT NULL AND n.counted_duration_seconds <> 0
-          GROUP BY n.assistant_id) s
-    WHERE a.id = s.assistant_id;
-  ELSE
-    -- UPDATE: a call's seconds before (a call completed before vmx counts as
-    -- its duration) and after; an assistant_id set to NULL by the deletion
-    -- of its assistant moves nothing that matters (that assistant is gone).
-    IF v_limits THEN
-      -- An UPDATE statement changes few calls (a webhook event: one), so
-      -- they are applied one by one with simple, cached statements.
-      FOR r IN
-        SELECT n.id, n.user_id, o.user_id AS old_user_id, n.assistant_id, o.assistant_id AS old_assistant_id,
-               n.vapi_call_id,
-               coalesce(n.counted_duration_seconds, 0) AS new_secs,
-               coalesce(o.counted_duration_seconds, CASE WHEN o.status = 'completed' THEN coalesce(o.duration_seconds, 0) END, 0) AS old_secs,
-               (o.counted_duration_seconds IS NULL AND o.status IS DISTINCT FROM 'completed') AS first
-        FROM new_calls n
-        JOIN old_calls o ON o.id = n.id
-        WHERE n.counted_duration_seconds IS DISTINCT FROM o.counted_duration_seconds
-           OR n.user_id IS DISTINCT FROM o.user_id
-           OR n.assistant_id IS DISTINCT FROM o.assistant_id
-        ORDER BY n.user_id, n.id
-      LOOP
-        IF r.assistant_id IS NOT DISTINCT FROM r.old_assistant_id THEN
-          IF r.new_secs <> r.old_secs THEN
-            UPDATE public.assistants
-            SET total_call_duration_seconds = coalesce(total_call_duration_seconds, 0) + (r.new_secs - r.old_secs)
-            WHERE id = r.assistant_id;
-          END IF;
-        ELSE
-          UPDATE public.assistants
-          SET total_call_duration_seconds = coalesce(total_call_duration_seconds, 0) - r.old_secs
-          WHERE id = r.old_assistant_id AND r.old_secs <> 0;
-          UPDATE public.assistants
-          SET total_call_duration_seconds = coalesce(total_call_duration_seconds, 0) + r.new_secs
-          WHERE id = r.assistant_id AND r.new_secs <> 0;
-        END IF;
-        IF r.user_id IS NOT DISTINCT FROM r.old_user_id THEN
-          IF r.new_secs <> r.old_secs THEN
-            UPDATE public.user_limits
-            SET used_call_time_seconds = coalesce(used_call_time_seconds, 0) + (r.new_secs - r.old_secs)
-            WHERE user_id = r.user_id;
-          END IF;
-        ELSE
-          UPDATE public.user_limits
-          SET used_call_time_seconds = coalesce(used_call_time_seconds, 0) - r.old_secs
-          WHERE user_id = r.old_user_id AND r.old_secs <> 0;
-          UPDATE public.user_limits
-          SET used_call_time_seconds = coalesce(used_call_time_seconds, 0) + r.new_secs
-          WHERE user_id = r.user_id AND r.new_secs <> 0;
-        END IF;
-        IF r.new_secs <> r.old_secs THEN
-          INSERT INTO public.usage_logs
-            (user_id, action_type, resource_id, assistant_count_change, call_time_change_seconds, trigger_reason, details)
-          SELECT r.user_id, 'call_completed', r.id::text, 0, r.new_secs - r.old_secs,
-                 CASE WHEN r.first THEN 'call completed' ELSE 'duration corrected' END,
-                 pg_catalog.jsonb_build_object('vapi_call_id', r.vapi_call_id,
-                                               'assistant_id', r.assistant_id,
-                                               'duration_seconds', r.new_secs)
-          WHERE EXISTS (SELECT 1 FROM public.profiles p WHERE p.id = r.user_id);
-        END IF;
-      END LOOP;
-    ELSE
-      UPDATE public.assistants a
-      SET total_call_duration_seconds = coalesce(a.total_call_duration_seconds, 0) + s.delta
-      FROM (SELECT x.assistant_id, sum(x.secs)::integer AS delta
-            FROM (SELECT n.assistant_id, coalesce(n.counted_duration_seconds, 0) AS secs
-                  FROM new_calls n
-                  UNION ALL
-                  SELECT o.assistant_id,
-                         -coalesce(o.counted_duration_seconds, CASE WHEN o.status = 'completed' THEN coalesce(o.duration_seconds, 0) END, 0)
-                  FROM old_calls o) x
-            WHERE x.assistant_id IS NOT NULL
-            GROUP BY x.assistant_id
-            HAVING sum(x.secs) <> 0) s
-      WHERE a.id = s.assistant_id;
-    END IF;
+    SELECT NEW.user_id, 'call_completed', NEW.id::text, 0, v_new - v_old,
+           CASE WHEN OLD.counted_duration_seconds IS NULL AND OLD.status IS DISTINCT FROM 'completed'
+                THEN 'call completed' ELSE 'duration corrected' END,
+           pg_catalog.jsonb_build_object('vapi_call_id', NEW.vapi_call_id,
+                                         'assistant_id', NEW.assistant_id,
+                                         'duration_seconds', v_new)
+    WHERE (SELECT pg_catalog.count(*) FROM lim) >= 0
+      AND EXISTS (SELECT 1 FROM public.profiles p WHERE p.id = NEW.user_id);
+    RETURN NEW;
   END IF;
-  RETURN NULL;
+  -- The call moved to another assistant (or none: its assistant was deleted
+  -- or is not the user's) or another user: its seconds move with it.
+  UPDATE public.assistants
+  SET total_call_duration_seconds = coalesce(total_call_duration_seconds, 0) - v_old,
+      updated_at = pg_catalog.now()
+  WHERE id = OLD.assistant_id AND v_old <> 0;
+  UPDATE public.assistants
+  SET total_call_duration_seconds = coalesce(total_call_duration_seconds, 0) + v_new,
+      updated_at = pg_catalog.now()
+  WHERE id = NEW.assistant_id AND v_new <> 0;
+  IF pg_catalog.to_regclass('public.user_limits') IS NULL THEN
+    RETURN NEW;
+  END IF;
+  IF NEW.user_id = OLD.user_id THEN
+    UPDATE public.user_limits
+    SET used_call_time_seconds = coalesce(used_call_time_seconds, 0) + (v_new - v_old),
+        updated_at = pg_catalog.now()
+    WHERE user_id = NEW.user_id AND v_new <> v_old;
+  ELSE
+    UPDATE public.user_limits
+    SET used_call_time_seconds = coalesce(used_call_time_seconds, 0) - v_old,
+        updated_at = pg_catalog.now()
+    WHERE user_id = OLD.user_id AND v_old <> 0;
+    UPDATE public.user_limits
+    SET used_call_time_seconds = coalesce(used_call_time_seconds, 0) + v_new,
+        updated_at = pg_catalog.now()
+    WHERE user_id = NEW.user_id AND v_new <> 0;
+  END IF;
+  IF v_new <> v_old THEN
+    INSERT INTO public.usage_logs
+      (user_id, action_type, resource_id, assistant_count_change, call_time_change_seconds, trigger_reason, details)
+    SELECT NEW.user_id, 'call_completed', NEW.id::text, 0, v_new - v_old,
+           CASE WHEN OLD.counted_duration_seconds IS NULL AND OLD.status IS DISTINCT FROM 'completed'
+                THEN 'call completed' ELSE 'duration corrected' END,
+           pg_catalog.jsonb_build_object('vapi_call_id', NEW.vapi_call_id,
+                                         'assistant_id', NEW.assistant_id,
+                                         'duration_seconds', v_new)
+    WHERE EXISTS (SELECT 1 FROM public.profiles p WHERE p.id = NEW.user_id);
+  END IF;
+  RETURN NEW;
 END
 $$;
 REVOKE ALL ON FUNCTION public.track_call_usage() FROM PUBLIC, anon, authenticated, service_role;
@@ -472,12 +515,19 @@ REVOKE ALL ON FUNCTION public.track_call_usage() FROM PUBLIC, anon, authenticate
 CREATE OR REPLACE TRIGGER track_call_usage_insert
   AFTER INSERT ON public.call_logs
   REFERENCING NEW TABLE AS new_calls
-  FOR EACH STATEMENT EXECUTE FUNCTION public.track_call_usage();
+  FOR EACH STATEMENT EXECUTE FUNCTION public.track_call_usage_insert();
 
+-- BEFORE UPDATE, only for rows whose status, duration, counted seconds,
+-- assistant or user change (set_updated_at fires for exactly the others).
 CREATE OR REPLACE TRIGGER track_call_usage
-  AFTER UPDATE ON public.call_logs
-  REFERENCING OLD TABLE AS old_calls NEW TABLE AS new_calls
-  FOR EACH STATEMENT EXECUTE FUNCTION public.track_call_usage();
+  BEFORE UPDATE ON public.call_logs
+  FOR EACH ROW
+  WHEN (NEW.status IS DISTINCT FROM OLD.status
+        OR NEW.duration_seconds IS DISTINCT FROM OLD.duration_seconds
+        OR NEW.counted_duration_seconds IS DISTINCT FROM OLD.counted_duration_seconds
+        OR NEW.assistant_id IS DISTINCT FROM OLD.assistant_id
+        OR NEW.user_id IS DISTINCT FROM OLD.user_id)
+  EXECUTE FUNCTION public.track_call_usage();
 
 -- ---------------------------------------------------------------------------
 -- Usage report (promises 1, 4): invoker, own user id only for signed-in

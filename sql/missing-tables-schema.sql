@@ -2,8 +2,9 @@
 -- Creates: tables public.user_limits, public.usage_logs (plus column
 -- updated_at) and public.call_analytics with their RLS policies, grants,
 -- indexes and updated_at triggers; triggers on_profile_created_create_limits
--- (profiles), track_assistant_usage (assistants), track_call_usage and
--- track_call_usage_insert (call_logs) and their functions;
+-- (profiles), track_assistant_usage (assistants), call_logs_track_completion,
+-- track_call_usage and track_call_usage_insert (call_logs) and their
+-- functions;
 -- public.sync_user_usage(uuid); backfills a profile for every auth user and
 -- user_limits for every profile, counters from the data (usage never
 -- lowered); drops exact duplicate indexes on the seven tables.
@@ -18,8 +19,8 @@
 -- carries identical copies of set_updated_at() and sync_profile_email()
 -- (with profiles.email made NULL-able and not UNIQUE) of schema.sql, and of
 -- the usage tracking of call-logs-schema.sql (column
--- counted_duration_seconds, functions and triggers call_logs_track_completion
--- and track_call_usage).
+-- counted_duration_seconds, functions call_logs_track_completion,
+-- track_call_usage and track_call_usage_insert and their triggers).
 --
 -- sync_user_usage is SECURITY INVOKER: for service_role (and the owner) it
 -- rewrites the user's counters in user_limits from the data, never lowering
@@ -85,6 +86,17 @@ CREATE TABLE IF NOT EXISTS public.user_limits (
 );
 ALTER TABLE public.user_limits ADD COLUMN IF NOT EXISTS created_at timestamptz DEFAULT now();
 ALTER TABLE public.user_limits ADD COLUMN IF NOT EXISTS updated_at timestamptz DEFAULT now();
+-- Its counters are updated in place by every completed call and by the
+-- recount of a takeover: room on each page keeps those updates HOT (no
+-- index entry per update). Storage parameter only; set once.
+DO $$
+BEGIN
+  IF NOT coalesce((SELECT c.reloptions FROM pg_catalog.pg_class c
+                   WHERE c.oid = 'public.user_limits'::regclass) @> ARRAY['fillfactor=50'], false) THEN
+    ALTER TABLE public.user_limits SET (fillfactor = 50);
+  END IF;
+END
+$$;
 
 CREATE TABLE IF NOT EXISTS public.usage_logs (
   id                       uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -248,9 +260,13 @@ END
 $$;
 REVOKE ALL ON FUNCTION public.set_updated_at() FROM PUBLIC, anon, authenticated, service_role;
 
+-- (The usage triggers set user_limits.updated_at with their addition: the
+-- WHEN spares that row a second function call.)
 CREATE OR REPLACE TRIGGER set_updated_at
   BEFORE UPDATE ON public.user_limits
-  FOR EACH ROW EXECUTE FUNCTION public.set_updated_at();
+  FOR EACH ROW
+  WHEN (NEW.updated_at IS NOT DISTINCT FROM OLD.updated_at)
+  EXECUTE FUNCTION public.set_updated_at();
 CREATE OR REPLACE TRIGGER set_updated_at
   BEFORE UPDATE ON public.usage_logs
   FOR EACH ROW EXECUTE FUNCTION public.set_updated_at();
@@ -334,39 +350,24 @@ SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-  IF TG_OP = 'UPDATE' AND OLD.status = 'completed' AND NEW.status IS DISTINCT FROM 'completed' THEN
-    NEW.status := OLD.status;
-    NEW.duration_seconds := OLD.duration_seconds;
-    NEW.ended_at := OLD.ended_at;
-  END IF;
-  IF NEW.status = 'completed' THEN
-    NEW.counted_duration_seconds := coalesce(NEW.duration_seconds, 0);
-  ELSIF TG_OP = 'UPDATE' THEN
-    NEW.counted_duration_seconds := OLD.counted_duration_seconds;
-  ELSE
-    NEW.counted_duration_seconds := NULL;
-  END IF;
   IF NEW.user_id IS NULL AND NEW.vapi_call_id IS NOT NULL THEN
     SELECT c.user_id INTO NEW.user_id
     FROM public.call_logs c
     WHERE c.vapi_call_id = NEW.vapi_call_id;
   END IF;
   -- (Inserted rows naming a deleted assistant are fixed per statement by
-  -- track_call_usage(); the foreign key is checked at commit.)
-  IF TG_OP = 'UPDATE' AND NEW.assistant_id IS DISTINCT FROM OLD.assistant_id
-     AND NEW.assistant_id IS NOT NULL
-     AND NOT EXISTS (SELECT 1 FROM public.assistants a
-                     WHERE a.id = NEW.assistant_id AND a.user_id = NEW.user_id) THEN
-    NEW.assistant_id := NULL;
-  END IF;
+  -- track_call_usage_insert(); the foreign key is checked at commit.)
+  NEW.counted_duration_seconds := CASE WHEN NEW.status = 'completed' THEN coalesce(NEW.duration_seconds, 0) END;
   RETURN NEW;
 END
 $$;
 REVOKE ALL ON FUNCTION public.call_logs_track_completion() FROM PUBLIC, anon, authenticated, service_role;
 
 CREATE OR REPLACE TRIGGER call_logs_track_completion
-  BEFORE INSERT OR UPDATE ON public.call_logs
-  FOR EACH ROW EXECUTE FUNCTION public.call_logs_track_completion();
+  BEFORE INSERT ON public.call_logs
+  FOR EACH ROW
+  WHEN (NEW.status = 'completed' OR NEW.counted_duration_seconds IS NOT NULL OR NEW.user_id IS NULL)
+  EXECUTE FUNCTION public.call_logs_track_completion();
 
 -- ---------------------------------------------------------------------------
 -- Sign-up (promise 3): every new profile gets its free-plan limits row;
@@ -464,10 +465,109 @@ CREATE OR REPLACE TRIGGER track_assistant_usage
 
 -- ---------------------------------------------------------------------------
 -- Call usage (promises 4, 10, 14). Identical copy of call-logs-schema.sql's
--- (needed on an Option B database): AFTER each INSERT / UPDATE statement,
--- set-based over the transition tables, one function for assistant totals,
--- used_call_time_seconds and the call_completed usage_logs rows.
+-- (needed on an Option B database): INSERTs per statement, set-based over
+-- the transition table; UPDATEs per row (BEFORE UPDATE, with the completion
+-- rules), only where status, duration, counted seconds, user or assistant
+-- change. Assistant totals, used_call_time_seconds and the call_completed
+-- usage_logs rows.
 -- ---------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION public.track_call_usage_insert()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_dangling boolean;
+  v_counted  boolean;
+BEGIN
+  -- Most INSERT statements (a webhook's "in progress" event, the INSERT half
+  -- of an upsert that updated) count no seconds: one look, then return.
+  SELECT bool_or(n.assistant_id IS NOT NULL AND a.id IS NULL), bool_or(n.counted_duration_seconds <> 0)
+    INTO v_dangling, v_counted
+  FROM new_calls n
+  LEFT JOIN public.assistants a ON a.id = n.assistant_id AND a.user_id = n.user_id;
+  -- Promise 10: a call naming an assistant deleted meanwhile (a webhook
+  -- after a mid-call deletion) is kept, without the assistant. Promise 12:
+  -- so is one naming another user's assistant; its seconds, added below and
+  -- taken off by this UPDATE's trigger (track_call_usage), net 0.
+  IF v_dangling THEN
+    UPDATE public.call_logs c
+    SET assistant_id = NULL
+    FROM new_calls n
+    WHERE c.id = n.id
+      AND n.assistant_id IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM public.assistants a
+                      WHERE a.id = n.assistant_id AND a.user_id = n.user_id);
+  END IF;
+  IF v_counted IS NOT TRUE THEN
+    RETURN NULL;
+  END IF;
+  IF pg_catalog.to_regclass('public.user_limits') IS NULL THEN
+    UPDATE public.assistants a
+    SET total_call_duration_seconds = coalesce(a.total_call_duration_seconds, 0) + s.delta,
+        updated_at = pg_catalog.now()
+    FROM (SELECT n.assistant_id, sum(n.counted_duration_seconds)::integer AS delta
+          FROM new_calls n
+          WHERE n.assistant_id IS NOT NULL AND n.counted_duration_seconds <> 0
+          GROUP BY n.assistant_id) s
+    WHERE a.id = s.assistant_id;
+    RETURN NULL;
+  END IF;
+  WITH d AS (
+    SELECT n.id, n.user_id, n.assistant_id, n.vapi_call_id, n.counted_duration_seconds AS delta
+    FROM new_calls n
+    WHERE n.counted_duration_seconds <> 0
+  ), asst AS (
+    UPDATE public.assistants a
+    SET total_call_duration_seconds = coalesce(a.total_call_duration_seconds, 0) + s.delta,
+        updated_at = pg_catalog.now()
+    FROM (SELECT d.assistant_id, sum(d.delta)::integer AS delta
+          FROM d WHERE d.assistant_id IS NOT NULL GROUP BY d.assistant_id) s
+    WHERE a.id = s.assistant_id
+  ), u AS (
+    SELECT d.user_id, sum(d.delta)::integer AS delta, pg_catalog.count(*) AS calls,
+           (pg_catalog.array_agg(d.id))[1] AS id,
+           (pg_catalog.array_agg(d.vapi_call_id))[1] AS vapi_call_id,
+           (pg_catalog.array_agg(d.assistant_id))[1] AS assistant_id
+    FROM d
+    GROUP BY d.user_id
+  ), lim AS (
+    UPDATE public.user_limits l
+    SET used_call_time_seconds = coalesce(l.used_call_time_seconds, 0) + u.delta,
+        updated_at = pg_catalog.now()
+    FROM u
+    WHERE l.user_id = u.user_id
+    RETURNING l.user_id
+  ), new_limits AS (
+    -- A user without a limits row (its sign-up trigger failed) gets one from the data.
+    INSERT INTO public.user_limits (user_id, current_assistants, used_call_time_seconds)
+    SELECT u.user_id,
+           (SELECT pg_catalog.count(*)::integer FROM public.assistants a WHERE a.user_id = u.user_id),
+           (SELECT coalesce(sum(coalesce(c.counted_duration_seconds, CASE WHEN c.status = 'completed' THEN coalesce(c.duration_seconds, 0) END)), 0)::integer
+            FROM public.call_logs c WHERE c.user_id = u.user_id)
+    FROM u
+    WHERE NOT EXISTS (SELECT 1 FROM lim WHERE lim.user_id = u.user_id)
+    ON CONFLICT (user_id) DO NOTHING
+  )
+  -- One audit row per call; a statement that completes several calls of
+  -- one user (a bulk import of history) writes one row for them.
+  INSERT INTO public.usage_logs
+    (user_id, action_type, resource_id, assistant_count_change, call_time_change_seconds, trigger_reason, details)
+  SELECT u.user_id, 'call_completed', CASE WHEN u.calls = 1 THEN u.id::text END, 0, u.delta,
+         CASE WHEN u.calls = 1 THEN 'call completed' ELSE 'calls completed' END,
+         CASE WHEN u.calls = 1
+              THEN pg_catalog.jsonb_build_object('vapi_call_id', u.vapi_call_id,
+                                                 'assistant_id', u.assistant_id,
+                                                 'duration_seconds', u.delta)
+              ELSE pg_catalog.jsonb_build_object('calls', u.calls, 'duration_seconds', u.delta)
+         END
+  FROM u;
+  RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION public.track_call_usage_insert() FROM PUBLIC, anon, authenticated, service_role;
+
 CREATE OR REPLACE FUNCTION public.track_call_usage()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -475,171 +575,114 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  v_limits   boolean;
-  v_dangling boolean;
-  v_counted  boolean;
-  r          record;
+  -- The call's seconds before (a call completed before vmx counts as its
+  -- duration) and after.
+  v_old integer := coalesce(OLD.counted_duration_seconds,
+                            CASE WHEN OLD.status = 'completed' THEN coalesce(OLD.duration_seconds, 0) END, 0);
+  v_new integer;
 BEGIN
-  -- Most statements (a webhook's "in progress" event, the INSERT or UPDATE
-  -- half of an upsert that took the other path) change no counted seconds:
-  -- one look at the transition table, then return.
-  IF TG_OP = 'INSERT' THEN
-    SELECT coalesce(bool_or(n.assistant_id IS NOT NULL AND a.id IS NULL), false),
-           coalesce(bool_or(n.counted_duration_seconds <> 0), false)
-      INTO v_dangling, v_counted
-    FROM new_calls n
-    LEFT JOIN public.assistants a ON a.id = n.assistant_id AND a.user_id = n.user_id;
-    -- Promise 10: a call naming an assistant deleted meanwhile (a webhook
-    -- after a mid-call deletion) is kept, without the assistant. Promise 12:
-    -- so is one naming another user's assistant (a user who recreated a
-    -- deleted assistant's id captures none of its old owner's calls); its
-    -- seconds, added below and taken off by this UPDATE's trigger, net 0.
-    IF v_dangling THEN
-      UPDATE public.call_logs c
-      SET assistant_id = NULL
-      FROM new_calls n
-      WHERE c.id = n.id
-        AND n.assistant_id IS NOT NULL
-        AND NOT EXISTS (SELECT 1 FROM public.assistants a
-                        WHERE a.id = n.assistant_id AND a.user_id = n.user_id);
-    END IF;
-    IF NOT v_counted THEN
-      RETURN NULL;
-    END IF;
+  IF NEW.user_id IS NULL AND NEW.vapi_call_id IS NOT NULL THEN
+    SELECT c.user_id INTO NEW.user_id
+    FROM public.call_logs c
+    WHERE c.vapi_call_id = NEW.vapi_call_id;
   END IF;
-  v_limits := pg_catalog.to_regclass('public.user_limits') IS NOT NULL;
-  IF TG_OP = 'INSERT' AND v_limits THEN
-    WITH d AS (
-      SELECT n.id, n.user_id, n.assistant_id, n.vapi_call_id, n.counted_duration_seconds AS delta
-      FROM new_calls n
-      WHERE n.counted_duration_seconds <> 0
-    ), asst AS (
-      UPDATE public.assistants a
-      SET total_call_duration_seconds = coalesce(a.total_call_duration_seconds, 0) + s.delta
-      FROM (SELECT d.assistant_id, sum(d.delta)::integer AS delta
-            FROM d WHERE d.assistant_id IS NOT NULL GROUP BY d.assistant_id) s
-      WHERE a.id = s.assistant_id
-    ), u AS (
-      SELECT d.user_id, sum(d.delta)::integer AS delta, pg_catalog.count(*) AS calls,
-             (pg_catalog.array_agg(d.id))[1] AS id,
-             (pg_catalog.array_agg(d.vapi_call_id))[1] AS vapi_call_id,
-             (pg_catalog.array_agg(d.assistant_id))[1] AS assistant_id
-      FROM d
-      GROUP BY d.user_id
+  IF OLD.status = 'completed' AND NEW.status IS DISTINCT FROM 'completed' THEN
+    NEW.status := OLD.status;
+    NEW.duration_seconds := OLD.duration_seconds;
+    NEW.ended_at := OLD.ended_at;
+  END IF;
+  NEW.counted_duration_seconds := CASE WHEN NEW.status = 'completed' THEN coalesce(NEW.duration_seconds, 0)
+                                       ELSE OLD.counted_duration_seconds END;
+  IF NEW.assistant_id IS DISTINCT FROM OLD.assistant_id
+     AND NEW.assistant_id IS NOT NULL
+     AND NOT EXISTS (SELECT 1 FROM public.assistants a
+                     WHERE a.id = NEW.assistant_id AND a.user_id = NEW.user_id) THEN
+    NEW.assistant_id := NULL;
+  END IF;
+  -- (set_updated_at does not fire for the rows this trigger handles.)
+  NEW.updated_at := pg_catalog.now();
+  v_new := coalesce(NEW.counted_duration_seconds, 0);
+
+  IF NEW.user_id = OLD.user_id AND NEW.assistant_id IS NOT DISTINCT FROM OLD.assistant_id THEN
+    IF v_new = v_old THEN
+      RETURN NEW;
+    END IF;
+    IF pg_catalog.to_regclass('public.user_limits') IS NULL THEN
+      UPDATE public.assistants
+      SET total_call_duration_seconds = coalesce(total_call_duration_seconds, 0) + (v_new - v_old),
+          updated_at = pg_catalog.now()
+      WHERE id = NEW.assistant_id;
+      RETURN NEW;
+    END IF;
+    -- A webhook's completion: one statement. The assistant row is locked
+    -- before the limits row, as an assistant's deletion does (the InitPlans
+    -- order the two updates).
+    WITH asst AS (
+      UPDATE public.assistants
+      SET total_call_duration_seconds = coalesce(total_call_duration_seconds, 0) + (v_new - v_old),
+          updated_at = pg_catalog.now()
+      WHERE id = NEW.assistant_id
+      RETURNING 1
     ), lim AS (
-      UPDATE public.user_limits l
-      SET used_call_time_seconds = coalesce(l.used_call_time_seconds, 0) + u.delta
-      FROM u
-      WHERE l.user_id = u.user_id
-      RETURNING l.user_id
-    ), new_limits AS (
-      -- A user without a limits row (its sign-up trigger failed) gets one from the data.
-      INSERT INTO public.user_limits (user_id, current_assistants, used_call_time_seconds)
-      SELECT u.user_id,
-             (SELECT pg_catalog.count(*)::integer FROM public.assistants a WHERE a.user_id = u.user_id),
-             (SELECT coalesce(sum(coalesce(c.counted_duration_seconds, CASE WHEN c.status = 'completed' THEN coalesce(c.duration_seconds, 0) END)), 0)::integer
-              FROM public.call_logs c WHERE c.user_id = u.user_id)
-      FROM u
-      WHERE NOT EXISTS (SELECT 1 FROM lim WHERE lim.user_id = u.user_id)
-      ON CONFLICT (user_id) DO NOTHING
+      UPDATE public.user_limits
+      SET used_call_time_seconds = coalesce(used_call_time_seconds, 0) + (v_new - v_old),
+          updated_at = pg_catalog.now()
+      WHERE user_id = NEW.user_id
+        AND (SELECT pg_catalog.count(*) FROM asst) >= 0
+      RETURNING 1
     )
-    -- One audit row per call; a statement that completes several calls of
-    -- one user (a bulk import of history) writes one row for them.
     INSERT INTO public.usage_logs
       (user_id, action_type, resource_id, assistant_count_change, call_time_change_seconds, trigger_reason, details)
-    SELECT u.user_id, 'call_completed', CASE WHEN u.calls = 1 THEN u.id::text END, 0, u.delta,
-           CASE WHEN u.calls = 1 THEN 'call completed' ELSE 'calls completed' END,
-           CASE WHEN u.calls = 1
-                THEN pg_catalog.jsonb_build_object('vapi_call_id', u.vapi_call_id,
-                                                   'assistant_id', u.assistant_id,
-                                                   'duration_seconds', u.delta)
-                ELSE pg_catalog.jsonb_build_object('calls', u.calls, 'duration_seconds', u.delta)
-           END
-    FROM u;
-  ELSIF TG_OP = 'INSERT' THEN
-    UPDATE public.assistants a
-    SET total_call_duration_seconds = coalesce(a.total_call_duration_seconds, 0) + s.delta
-    FROM (SELECT n.assistant_id, sum(n.counted_duration_seconds)::integer AS delta
-          FROM new_calls n
-          WHERE n.assistant_id IS NOT NULL AND n.counted_duration_seconds <> 0
-          GROUP BY n.assistant_id) s
-    WHERE a.id = s.assistant_id;
-  ELSE
-    -- UPDATE: a call's seconds before (a call completed before vmx counts as
-    -- its duration) and after; an assistant_id set to NULL by the deletion
-    -- of its assistant moves nothing that matters (that assistant is gone).
-    IF v_limits THEN
-      -- An UPDATE statement changes few calls (a webhook event: one), so
-      -- they are applied one by one with simple, cached statements.
-      FOR r IN
-        SELECT n.id, n.user_id, o.user_id AS old_user_id, n.assistant_id, o.assistant_id AS old_assistant_id,
-               n.vapi_call_id,
-               coalesce(n.counted_duration_seconds, 0) AS new_secs,
-               coalesce(o.counted_duration_seconds, CASE WHEN o.status = 'completed' THEN coalesce(o.duration_seconds, 0) END, 0) AS old_secs,
-               (o.counted_duration_seconds IS NULL AND o.status IS DISTINCT FROM 'completed') AS first
-        FROM new_calls n
-        JOIN old_calls o ON o.id = n.id
-        WHERE n.counted_duration_seconds IS DISTINCT FROM o.counted_duration_seconds
-           OR n.user_id IS DISTINCT FROM o.user_id
-           OR n.assistant_id IS DISTINCT FROM o.assistant_id
-        ORDER BY n.user_id, n.id
-      LOOP
-        IF r.assistant_id IS NOT DISTINCT FROM r.old_assistant_id THEN
-          IF r.new_secs <> r.old_secs THEN
-            UPDATE public.assistants
-            SET total_call_duration_seconds = coalesce(total_call_duration_seconds, 0) + (r.new_secs - r.old_secs)
-            WHERE id = r.assistant_id;
-          END IF;
-        ELSE
-          UPDATE public.assistants
-          SET total_call_duration_seconds = coalesce(total_call_duration_seconds, 0) - r.old_secs
-          WHERE id = r.old_assistant_id AND r.old_secs <> 0;
-          UPDATE public.assistants
-          SET total_call_duration_seconds = coalesce(total_call_duration_seconds, 0) + r.new_secs
-          WHERE id = r.assistant_id AND r.new_secs <> 0;
-        END IF;
-        IF r.user_id IS NOT DISTINCT FROM r.old_user_id THEN
-          IF r.new_secs <> r.old_secs THEN
-            UPDATE public.user_limits
-            SET used_call_time_seconds = coalesce(used_call_time_seconds, 0) + (r.new_secs - r.old_secs)
-            WHERE user_id = r.user_id;
-          END IF;
-        ELSE
-          UPDATE public.user_limits
-          SET used_call_time_seconds = coalesce(used_call_time_seconds, 0) - r.old_secs
-          WHERE user_id = r.old_user_id AND r.old_secs <> 0;
-          UPDATE public.user_limits
-          SET used_call_time_seconds = coalesce(used_call_time_seconds, 0) + r.new_secs
-          WHERE user_id = r.user_id AND r.new_secs <> 0;
-        END IF;
-        IF r.new_secs <> r.old_secs THEN
-          INSERT INTO public.usage_logs
-            (user_id, action_type, resource_id, assistant_count_change, call_time_change_seconds, trigger_reason, details)
-          SELECT r.user_id, 'call_completed', r.id::text, 0, r.new_secs - r.old_secs,
-                 CASE WHEN r.first THEN 'call completed' ELSE 'duration corrected' END,
-                 pg_catalog.jsonb_build_object('vapi_call_id', r.vapi_call_id,
-                                               'assistant_id', r.assistant_id,
-                                               'duration_seconds', r.new_secs)
-          WHERE EXISTS (SELECT 1 FROM public.profiles p WHERE p.id = r.user_id);
-        END IF;
-      END LOOP;
-    ELSE
-      UPDATE public.assistants a
-      SET total_call_duration_seconds = coalesce(a.total_call_duration_seconds, 0) + s.delta
-      FROM (SELECT x.assistant_id, sum(x.secs)::integer AS delta
-            FROM (SELECT n.assistant_id, coalesce(n.counted_duration_seconds, 0) AS secs
-                  FROM new_calls n
-                  UNION ALL
-                  SELECT o.assistant_id,
-                         -coalesce(o.counted_duration_seconds, CASE WHEN o.status = 'completed' THEN coalesce(o.duration_seconds, 0) END, 0)
-                  FROM old_calls o) x
-            WHERE x.assistant_id IS NOT NULL
-            GROUP BY x.assistant_id
-            HAVING sum(x.secs) <> 0) s
-      WHERE a.id = s.assistant_id;
-    END IF;
+    SELECT NEW.user_id, 'call_completed', NEW.id::text, 0, v_new - v_old,
+           CASE WHEN OLD.counted_duration_seconds IS NULL AND OLD.status IS DISTINCT FROM 'completed'
+                THEN 'call completed' ELSE 'duration corrected' END,
+           pg_catalog.jsonb_build_object('vapi_call_id', NEW.vapi_call_id,
+                                         'assistant_id', NEW.assistant_id,
+                                         'duration_seconds', v_new)
+    WHERE (SELECT pg_catalog.count(*) FROM lim) >= 0
+      AND EXISTS (SELECT 1 FROM public.profiles p WHERE p.id = NEW.user_id);
+    RETURN NEW;
   END IF;
-  RETURN NULL;
+  -- The call moved to another assistant (or none: its assistant was deleted
+  -- or is not the user's) or another user: its seconds move with it.
+  UPDATE public.assistants
+  SET total_call_duration_seconds = coalesce(total_call_duration_seconds, 0) - v_old,
+      updated_at = pg_catalog.now()
+  WHERE id = OLD.assistant_id AND v_old <> 0;
+  UPDATE public.assistants
+  SET total_call_duration_seconds = coalesce(total_call_duration_seconds, 0) + v_new,
+      updated_at = pg_catalog.now()
+  WHERE id = NEW.assistant_id AND v_new <> 0;
+  IF pg_catalog.to_regclass('public.user_limits') IS NULL THEN
+    RETURN NEW;
+  END IF;
+  IF NEW.user_id = OLD.user_id THEN
+    UPDATE public.user_limits
+    SET used_call_time_seconds = coalesce(used_call_time_seconds, 0) + (v_new - v_old),
+        updated_at = pg_catalog.now()
+    WHERE user_id = NEW.user_id AND v_new <> v_old;
+  ELSE
+    UPDATE public.user_limits
+    SET used_call_time_seconds = coalesce(used_call_time_seconds, 0) - v_old,
+        updated_at = pg_catalog.now()
+    WHERE user_id = OLD.user_id AND v_old <> 0;
+    UPDATE public.user_limits
+    SET used_call_time_seconds = coalesce(used_call_time_seconds, 0) + v_new,
+        updated_at = pg_catalog.now()
+    WHERE user_id = NEW.user_id AND v_new <> 0;
+  END IF;
+  IF v_new <> v_old THEN
+    INSERT INTO public.usage_logs
+      (user_id, action_type, resource_id, assistant_count_change, call_time_change_seconds, trigger_reason, details)
+    SELECT NEW.user_id, 'call_completed', NEW.id::text, 0, v_new - v_old,
+           CASE WHEN OLD.counted_duration_seconds IS NULL AND OLD.status IS DISTINCT FROM 'completed'
+                THEN 'call completed' ELSE 'duration corrected' END,
+           pg_catalog.jsonb_build_object('vapi_call_id', NEW.vapi_call_id,
+                                         'assistant_id', NEW.assistant_id,
+                                         'duration_seconds', v_new)
+    WHERE EXISTS (SELECT 1 FROM public.profiles p WHERE p.id = NEW.user_id);
+  END IF;
+  RETURN NEW;
 END
 $$;
 REVOKE ALL ON FUNCTION public.track_call_usage() FROM PUBLIC, anon, authenticated, service_role;
@@ -647,12 +690,19 @@ REVOKE ALL ON FUNCTION public.track_call_usage() FROM PUBLIC, anon, authenticate
 CREATE OR REPLACE TRIGGER track_call_usage_insert
   AFTER INSERT ON public.call_logs
   REFERENCING NEW TABLE AS new_calls
-  FOR EACH STATEMENT EXECUTE FUNCTION public.track_call_usage();
+  FOR EACH STATEMENT EXECUTE FUNCTION public.track_call_usage_insert();
 
+-- BEFORE UPDATE, only for rows whose status, duration, counted seconds,
+-- assistant or user change (set_updated_at fires for exactly the others).
 CREATE OR REPLACE TRIGGER track_call_usage
-  AFTER UPDATE ON public.call_logs
-  REFERENCING OLD TABLE AS old_calls NEW TABLE AS new_calls
-  FOR EACH STATEMENT EXECUTE FUNCTION public.track_call_usage();
+  BEFORE UPDATE ON public.call_logs
+  FOR EACH ROW
+  WHEN (NEW.status IS DISTINCT FROM OLD.status
+        OR NEW.duration_seconds IS DISTINCT FROM OLD.duration_seconds
+        OR NEW.counted_duration_seconds IS DISTINCT FROM OLD.counted_duration_seconds
+        OR NEW.assistant_id IS DISTINCT FROM OLD.assistant_id
+        OR NEW.user_id IS DISTINCT FROM OLD.user_id)
+  EXECUTE FUNCTION public.track_call_usage();
 
 -- ---------------------------------------------------------------------------
 -- Usage repair (promises 1, 4): see the header; invoker, guarded.
@@ -717,10 +767,22 @@ BEGIN
   ON CONFLICT (id) DO NOTHING;
   GET DIAGNOSTICS n_profiles = ROW_COUNT;
 
-  INSERT INTO public.user_limits (user_id)
-  SELECT p.id FROM public.profiles p
-  WHERE NOT EXISTS (SELECT 1 FROM public.user_limits l WHERE l.user_id = p.id)
-  ON CONFLICT (user_id) DO NOTHING;
+  -- With the counters the data gives (used seconds: under vmx left to the
+  -- vmx:concurrently section), so that the recount below has no new row to
+  -- update (a second version of every row, a regression of 0.2.0).
+  INSERT INTO public.user_limits (user_id, current_assistants, used_call_time_seconds)
+  SELECT p.id, coalesce(a.n, 0)::integer, coalesce(u.seconds, 0)::integer
+  FROM public.profiles p
+  LEFT JOIN (SELECT a2.user_id, pg_catalog.count(*) AS n FROM public.assistants a2 GROUP BY a2.user_id) a
+         ON a.user_id = p.id
+  LEFT JOIN (SELECT c.user_id, sum(coalesce(c.counted_duration_seconds, CASE WHEN c.status = 'completed' THEN coalesce(c.duration_seconds, 0) END)) AS seconds
+             FROM public.call_logs c
+             WHERE pg_catalog.current_setting('vmx.concurrently', true) IS DISTINCT FROM 'on'
+             GROUP BY c.user_id) u
+         ON u.user_id = p.id
+  WHERE NOT EXISTS (SELECT 1 FROM public.user_limits l WHERE l.user_id = p.id);
+  -- (No ON CONFLICT, a speculative insertion per row: this transaction's
+  -- ALTER TABLE and CREATE TRIGGER above hold user_limits exclusively.)
   -- New profiles got theirs from on_profile_created_create_limits: count all.
   n_limits := n_limits + (SELECT pg_catalog.count(*)::integer FROM public.user_limits);
 
@@ -733,7 +795,8 @@ $$;
 -- vmx:concurrently section: here only the assistant counts.
 UPDATE public.user_limits l
 SET current_assistants = s.n_assistants,
-    used_call_time_seconds = CASE WHEN s.deferred THEN l.used_call_time_seconds ELSE s.used END
+    used_call_time_seconds = CASE WHEN s.deferred THEN l.used_call_time_seconds ELSE s.used END,
+    updated_at = pg_catalog.now()
 FROM (
   SELECT p.id,
          coalesce(a.n, 0)::integer AS n_assistants,
@@ -843,7 +906,8 @@ BEGIN
   ) d
   WHERE d.drift > 0 OR d.unset OR (d.drift < 0 AND v_lower);
   UPDATE public.user_limits l
-  SET used_call_time_seconds = coalesce(l.used_call_time_seconds, 0) + d.drift
+  SET used_call_time_seconds = coalesce(l.used_call_time_seconds, 0) + d.drift,
+      updated_at = pg_catalog.now()
   FROM unnest(v_users, v_drifts) AS d(user_id, drift)
   WHERE d.user_id = l.user_id;
 END

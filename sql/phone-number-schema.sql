@@ -6,7 +6,9 @@
 -- (assigned assistant), 7 hygiene, 8 re-runnable, 9 every legacy column,
 -- 11 expired demos frozen (VX002), 12 no squatting or probing: a number a
 -- user enters is a claim; only a number the backend verified (verified_at
--- set by service_role) is unique and routes calls.
+-- set by service_role) is unique and routes calls; a user's pending claims
+-- are capped by plan (VX003); provider ids (vapi_phone_id,
+-- vapi_credential_id) are written by service_role only.
 -- Assumes schema.sql and assistant-schema.sql were applied.
 
 -- ---------------------------------------------------------------------------
@@ -216,10 +218,13 @@ CREATE OR REPLACE TRIGGER set_updated_at
 -- Frozen demos and identifiers (promises 11, 12). For every role: an
 -- expired demo account (7 days, or 600 s of completed calls) adds no number
 -- (SQLSTATE VX002); as a signed-in user it cannot change a row's number
--- either (that is a new number). For signed-in users: vapi_phone_id is the backend's to
--- set (42501 whatever the value), a number they add or change is an
--- unverified claim (verified_at NULL). A row for another user is left to
--- RLS (42501) before anything is read, so nothing about them leaks.
+-- either (that is a new number). For signed-in users: vapi_phone_id and
+-- vapi_credential_id are the backend's to set (42501 whatever the value), a
+-- number they add or change is an unverified claim (verified_at NULL), and
+-- their pending claims are capped by plan (free 3, pro 20, business 50,
+-- enterprise 100; SQLSTATE VX003), under the limits row's lock so that
+-- concurrent or multi-row inserts cannot pass it. A row for another user is
+-- left to RLS (42501) before anything is read, so nothing about them leaks.
 -- ---------------------------------------------------------------------------
 CREATE OR REPLACE FUNCTION public.protect_phone_numbers()
 RETURNS trigger
@@ -231,6 +236,9 @@ DECLARE
   v_user    boolean;
   v_used    integer;
   v_expired boolean;
+  v_plan    text;
+  v_cap     integer;
+  v_pending integer;
 BEGIN
   v_user := pg_catalog.current_setting('role', true) IN ('authenticated', 'anon');
   IF v_user AND NEW.user_id IS DISTINCT FROM auth.uid() THEN
@@ -264,15 +272,49 @@ BEGIN
       RAISE EXCEPTION 'vapi_phone_id is set by the backend (service_role), not by users'
         USING ERRCODE = '42501';
     END IF;
+    IF NEW.vapi_credential_id IS NOT NULL THEN
+      RAISE EXCEPTION 'vapi_credential_id is set by the backend (service_role), not by users'
+        USING ERRCODE = '42501';
+    END IF;
     NEW.verified_at := NULL;
   ELSE
     IF NEW.vapi_phone_id IS DISTINCT FROM OLD.vapi_phone_id THEN
       RAISE EXCEPTION 'vapi_phone_id is set by the backend (service_role), not by users'
         USING ERRCODE = '42501';
     END IF;
-    IF NEW.phone_number IS DISTINCT FROM OLD.phone_number THEN
-      NEW.verified_at := NULL;
+    IF NEW.vapi_credential_id IS DISTINCT FROM OLD.vapi_credential_id THEN
+      RAISE EXCEPTION 'vapi_credential_id is set by the backend (service_role), not by users'
+        USING ERRCODE = '42501';
     END IF;
+    IF NEW.phone_number IS NOT DISTINCT FROM OLD.phone_number THEN
+      RETURN NEW;
+    END IF;
+    NEW.verified_at := NULL;
+  END IF;
+
+  -- A new claim: the user's pending claims are capped by plan, counted
+  -- under the lock of their limits row (before missing-tables-schema.sql:
+  -- their profile), which rows inserted earlier by the same statement see.
+  IF pg_catalog.to_regclass('public.user_limits') IS NOT NULL THEN
+    SELECT l.plan_type INTO v_plan
+    FROM public.user_limits l
+    WHERE l.user_id = NEW.user_id
+    FOR UPDATE;
+  END IF;
+  IF v_plan IS NULL THEN
+    PERFORM 1 FROM public.profiles p WHERE p.id = NEW.user_id FOR UPDATE;
+  END IF;
+  v_plan := coalesce(v_plan, 'free');
+  v_cap := CASE v_plan WHEN 'enterprise' THEN 100 WHEN 'business' THEN 50 WHEN 'pro' THEN 20 ELSE 3 END;
+  SELECT pg_catalog.count(*)::integer INTO v_pending
+  FROM public.phone_numbers n
+  WHERE n.user_id = NEW.user_id
+    AND n.verified_at IS NULL
+    AND n.id IS DISTINCT FROM NEW.id;
+  IF v_pending >= v_cap THEN
+    RAISE EXCEPTION 'too many unverified phone numbers: the % plan allows % pending claim(s)', v_plan, v_cap
+      USING ERRCODE = 'VX003',
+            HINT = 'wait until the backend has verified a number, or delete an unverified one';
   END IF;
   RETURN NEW;
 END

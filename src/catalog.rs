@@ -164,6 +164,10 @@ mod tests {
             function_text(file(5), "track_call_usage")
         );
         assert_eq!(
+            function_text(file(4), "track_call_usage_insert"),
+            function_text(file(5), "track_call_usage_insert")
+        );
+        assert_eq!(
             function_text(file(1), "sync_profile_email"),
             function_text(file(5), "sync_profile_email")
         );

@@ -87,6 +87,33 @@ pub const REVISIONS: &[Revision] = &[
         release: "0.2.0",
         checksum: "84fbe350d6b6971fbd84e0c1bcad9eb55195b42b97b82acfc5c5823612588be3",
     },
+    // 0.3.0: webhook ingestion (row triggers with WHEN), server-chosen row ids
+    // for users, capped phone-number claims, service-only vapi_credential_id,
+    // add-missing back to set-based speed; files 2-5 changed.
+    Revision {
+        version: 2,
+        name: "assistant-schema.sql",
+        release: "0.3.0",
+        checksum: "7a27c2448020c1436cec9db292ecdb58a5245ccecd3f923c352c0c4efb5bcde8",
+    },
+    Revision {
+        version: 3,
+        name: "phone-number-schema.sql",
+        release: "0.3.0",
+        checksum: "0ee048db10ebaac009bea931eab8c5ae0d7daaf9f6c37741ed9ad23f168876b7",
+    },
+    Revision {
+        version: 4,
+        name: "call-logs-schema.sql",
+        release: "0.3.0",
+        checksum: "f71a7703d5c9bdb15af2a4a5a39f57b08a4dbee84d4057c39dbdbee1f4b72ba6",
+    },
+    Revision {
+        version: 5,
+        name: "missing-tables-schema.sql",
+        release: "0.3.0",
+        checksum: "a5c3287ccc6b3c4f24db32c41412549003046af010c1b8c9b0617e78b47cddb3",
+    },
 ];
 
 /// The released revision of file `version` with this checksum, if any.

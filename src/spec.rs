@@ -334,7 +334,15 @@ pub const TRIGGERS: &[TriggerSpec] = &[
         "assistants",
         "protect_assistant_ids",
         "BEFORE",
-        &["INSERT", "UPDATE"],
+        &["INSERT"],
+        "protect_assistant_ids",
+    ),
+    trig(
+        "public",
+        "assistants",
+        "protect_assistant_ids_update",
+        "BEFORE",
+        &["UPDATE"],
         "protect_assistant_ids",
     ),
     trig(
@@ -374,14 +382,16 @@ pub const TRIGGERS: &[TriggerSpec] = &[
         "call_logs",
         "call_logs_track_completion",
         "BEFORE",
-        &["INSERT", "UPDATE"],
+        &["INSERT"],
         "call_logs_track_completion",
     ),
-    stmt_trig(
+    // Since 0.3.0 a row trigger (with a WHEN): a webhook's completion is one
+    // function call, an event with nothing to count none.
+    trig(
         "public",
         "call_logs",
         "track_call_usage",
-        "AFTER",
+        "BEFORE",
         &["UPDATE"],
         "track_call_usage",
     ),
@@ -391,7 +401,7 @@ pub const TRIGGERS: &[TriggerSpec] = &[
         "track_call_usage_insert",
         "AFTER",
         &["INSERT"],
-        "track_call_usage",
+        "track_call_usage_insert",
     ),
     trig(
         "public",
@@ -527,6 +537,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
     func("create_user_limits()", true, &[], false, false),
     func("track_assistant_usage()", true, &[], false, false),
     func("track_call_usage()", true, &[], false, false),
+    func("track_call_usage_insert()", true, &[], false, false),
     func("sync_user_usage(uuid)", false, APP, true, false),
 ];
 

@@ -12,6 +12,25 @@ use uuid::Uuid;
 const DENIED: Option<&str> = Some("42501");
 const FROZEN: Option<&str> = Some("VX002");
 
+/// The directory whose five files the tests of holes closed in 0.3.0 run
+/// against (default `sql`; `sql/releases/0.2.0` shows them open).
+fn sql_dir() -> String {
+    std::env::var("VMX_ATTACK_SQL_DIR").unwrap_or_else(|_| "sql".into())
+}
+
+/// A database with the five files of `sql_dir()` applied by the admin role.
+fn schema_db() -> TestDb {
+    let dir = sql_dir();
+    if dir == "sql" {
+        return fresh_db(Fixture::Schema);
+    }
+    let db = fresh_db(Fixture::Compat);
+    for file in files() {
+        db.apply(&format!("{dir}/{file}"), Some(ADMIN));
+    }
+    db
+}
+
 fn state(s: Option<&str>) -> Option<String> {
     s.map(String::from)
 }
@@ -75,13 +94,13 @@ async fn reusing_a_deleted_assistants_id_captures_no_call_of_its_old_owner() {
     let db = fresh_db(Fixture::Schema);
     let m = db.sign_up("mallory@example.com").await;
     let b = db.sign_up("bob@example.com").await;
-    let x = Uuid::new_v4();
     let mut ma = db.connect_as(Actor::User(m)).await;
-    exec_ok(
-        &mut ma,
-        &format!("INSERT INTO public.assistants (id, user_id, name) VALUES ('{x}', '{m}', 'bot')"),
-    )
-    .await;
+    let x: Uuid = sqlx::query_scalar(&format!(
+        "INSERT INTO public.assistants (user_id, name) VALUES ('{m}', 'bot') RETURNING id"
+    ))
+    .fetch_one(&mut ma)
+    .await
+    .expect("Mallory creates an assistant");
     let mut svc = db.connect_as(Actor::Service).await;
     // An in-progress event already recorded, then the assistant is deleted.
     webhook(&mut svc, m, Some(x), "m-1", "in_progress", 0)
@@ -202,17 +221,17 @@ async fn expired_demo_cannot_swap_its_phone_number_for_a_new_one() {
 }
 
 // ---------------------------------------------------------------------------
-// Known, left open
+// Holes left open in 0.2.0, closed in 0.3.0 (each test fails on
+// `VMX_ATTACK_SQL_DIR=sql/releases/0.2.0 cargo test --test attacks_more`)
 // ---------------------------------------------------------------------------
 
-/// Promise 12, row ids: a chosen id that another account holds is replaced
-/// by a fresh one (no error), but RETURNING (or reading one's own rows back)
-/// shows the replacement, so the user learns that the id is held. Closing it
-/// means ignoring client-chosen ids altogether (an application change).
+/// Promise 12, row ids: in 0.2.0 a chosen id that another account holds was
+/// replaced by a fresh one and a free one kept, so RETURNING (or reading
+/// one's own rows back) told which ids are held. Since 0.3.0 every insert as
+/// a signed-in user gets a server-generated id, held or free alike.
 #[tokio::test]
-#[ignore = "hole left: RETURNING shows a held row id was replaced; closing it drops client-chosen assistant ids (app change)"]
 async fn returning_does_not_reveal_that_a_chosen_row_id_is_held() {
-    let db = fresh_db(Fixture::Schema);
+    let db = schema_db();
     let m = db.sign_up("mallory@example.com").await;
     let b = db.sign_up("bob@example.com").await;
     let mut bo = db.connect_as(Actor::User(b)).await;
@@ -223,16 +242,195 @@ async fn returning_does_not_reveal_that_a_chosen_row_id_is_held() {
     .await
     .expect("insert");
     let mut ma = db.connect_as(Actor::User(m)).await;
-    let got: Uuid = sqlx::query_scalar(&format!(
+    let got_held: Uuid = sqlx::query_scalar(&format!(
         "INSERT INTO public.assistants (id, user_id, name) VALUES ('{held}', '{m}', 'probe') RETURNING id"
     ))
     .fetch_one(&mut ma)
     .await
     .expect("insert");
-    assert_eq!(
-        got, held,
-        "the answer differs from a free id's: the id is held"
+    assert_ne!(got_held, held, "Mallory got Bob's id");
+    exec_ok(
+        &mut ma,
+        &format!("DELETE FROM public.assistants WHERE id = '{got_held}'"),
+    )
+    .await;
+    let free = Uuid::new_v4();
+    let got_free: Uuid = sqlx::query_scalar(&format!(
+        "INSERT INTO public.assistants (id, user_id, name) VALUES ('{free}', '{m}', 'probe') RETURNING id"
+    ))
+    .fetch_one(&mut ma)
+    .await
+    .expect("insert");
+    assert_ne!(
+        got_free, free,
+        "a free chosen id is kept and a held one replaced: the answer tells which ids are held"
     );
+    // The backend (service_role) still chooses ids when it wants to.
+    let mut svc = db.connect_as(Actor::Service).await;
+    let mine = Uuid::new_v4();
+    let r = exec(
+        &mut svc,
+        &format!("UPDATE public.user_limits SET max_assistants = 5 WHERE user_id = '{b}'"),
+    )
+    .await;
+    assert!(r.is_ok(), "{r:?}");
+    exec_ok(
+        &mut svc,
+        &format!(
+            "INSERT INTO public.assistants (id, user_id, name) VALUES ('{mine}', '{b}', 'backend')"
+        ),
+    )
+    .await;
+    let mut su = db.superuser().await;
+    assert_eq!(
+        int(
+            &mut su,
+            &format!("SELECT count(*) FROM public.assistants WHERE id = '{mine}'")
+        )
+        .await,
+        1
+    );
+}
+
+/// Promise 12: vapi_credential_id (the VAPI credential a number calls
+/// through) was user-writable in 0.2.0, unlike the other provider ids: a
+/// user could point their number at another account's credential or probe
+/// it. Since 0.3.0 only the backend (service_role) writes it (42501 for a
+/// user whatever the value; NULL or the unchanged value still pass).
+#[tokio::test]
+async fn users_cannot_write_vapi_credential_id() {
+    let db = schema_db();
+    let a = db.sign_up("mallory@example.com").await;
+    let b = db.sign_up("bob@example.com").await;
+    let mut svc = db.connect_as(Actor::Service).await;
+    exec_ok(
+        &mut svc,
+        &format!("INSERT INTO public.phone_numbers (user_id, phone_number, friendly_name, vapi_credential_id) VALUES ('{b}', '+15550007777', 'b', 'cred-b')"),
+    )
+    .await;
+    let mut ma = db.connect_as(Actor::User(a)).await;
+    for value in ["cred-b", "cred-free"] {
+        let r = exec(
+            &mut ma,
+            &format!("INSERT INTO public.phone_numbers (user_id, phone_number, friendly_name, vapi_credential_id) VALUES ('{a}', '+15550008888', 'squat', '{value}')"),
+        )
+        .await;
+        assert_eq!(sqlstate(&r), state(DENIED), "insert {value}: {r:?}");
+    }
+    exec_ok(
+        &mut ma,
+        &format!("INSERT INTO public.phone_numbers (user_id, phone_number, friendly_name, vapi_credential_id) VALUES ('{a}', '+15550008888', 'mine', NULL)"),
+    )
+    .await;
+    for value in ["cred-b", "cred-free"] {
+        let r = exec(
+            &mut ma,
+            &format!("UPDATE public.phone_numbers SET vapi_credential_id = '{value}' WHERE user_id = '{a}'"),
+        )
+        .await;
+        assert_eq!(sqlstate(&r), state(DENIED), "update to {value}: {r:?}");
+    }
+    exec_ok(
+        &mut ma,
+        &format!("UPDATE public.phone_numbers SET friendly_name = 'renamed', vapi_credential_id = vapi_credential_id WHERE user_id = '{a}'"),
+    )
+    .await;
+    // The backend sets it.
+    exec_ok(
+        &mut svc,
+        &format!(
+            "UPDATE public.phone_numbers SET vapi_credential_id = 'cred-a' WHERE user_id = '{a}'"
+        ),
+    )
+    .await;
+    let mut su = db.superuser().await;
+    assert_eq!(
+        int(
+            &mut su,
+            "SELECT count(*) FROM public.phone_numbers WHERE vapi_credential_id = 'cred-b'"
+        )
+        .await,
+        1,
+        "another row took B's credential"
+    );
+}
+
+/// Promise 12: in 0.2.0 a user could insert an unbounded block of
+/// unverified claims (one statement, 100,000 rows). Since 0.3.0 pending
+/// claims are capped by plan (free 3, pro 20): VX003, whole statements
+/// refused, counted under the limits row's lock; a verified number frees a
+/// place, a changed number takes one; nobody else is affected.
+#[tokio::test]
+async fn pending_phone_number_claims_are_capped_by_plan() {
+    const CAPPED: Option<&str> = Some("VX003");
+    let db = schema_db();
+    let a = db.sign_up("mallory@example.com").await;
+    let b = db.sign_up("bob@example.com").await;
+    let mut ma = db.connect_as(Actor::User(a)).await;
+    let claim = |user: Uuid, n: u32| {
+        format!("INSERT INTO public.phone_numbers (user_id, phone_number, friendly_name) VALUES ('{user}', '+1555200{n:04}', 'claim')")
+    };
+    let r = exec(
+        &mut ma,
+        &format!("INSERT INTO public.phone_numbers (user_id, phone_number, friendly_name)
+                  SELECT '{a}', '+1555300' || lpad(g::text, 4, '0'), 'block' FROM generate_series(0, 999) g"),
+    )
+    .await;
+    assert_eq!(
+        sqlstate(&r),
+        state(CAPPED),
+        "a block of 1,000 claims: {r:?}"
+    );
+    for n in 0..3 {
+        exec_ok(&mut ma, &claim(a, n)).await;
+    }
+    let r = exec(&mut ma, &claim(a, 3)).await;
+    assert_eq!(sqlstate(&r), state(CAPPED), "a 4th pending claim: {r:?}");
+    let mut su = db.superuser().await;
+    let pending = format!(
+        "SELECT count(*) FROM public.phone_numbers WHERE user_id = '{a}' AND verified_at IS NULL"
+    );
+    assert_eq!(int(&mut su, &pending).await, 3);
+    // B is not affected.
+    let mut bo = db.connect_as(Actor::User(b)).await;
+    exec_ok(&mut bo, &claim(b, 3)).await;
+    // The backend verifies one: a place is free again.
+    let mut svc = db.connect_as(Actor::Service).await;
+    exec_ok(
+        &mut svc,
+        &format!("UPDATE public.phone_numbers SET verified_at = now() WHERE user_id = '{a}' AND phone_number = '+15552000000'"),
+    )
+    .await;
+    exec_ok(&mut ma, &claim(a, 3)).await;
+    // Changing the verified number makes it a claim again: over the cap.
+    let r = exec(
+        &mut ma,
+        &format!("UPDATE public.phone_numbers SET phone_number = '+15552009999' WHERE user_id = '{a}' AND phone_number = '+15552000000'"),
+    )
+    .await;
+    assert_eq!(sqlstate(&r), state(CAPPED), "a changed number: {r:?}");
+    // Renaming a claim is not a new claim.
+    exec_ok(
+        &mut ma,
+        &format!("UPDATE public.phone_numbers SET friendly_name = 'x' WHERE user_id = '{a}'"),
+    )
+    .await;
+    // A paying plan holds more (the backend's plan change).
+    exec_ok(
+        &mut svc,
+        &format!("UPDATE public.user_limits SET plan_type = 'pro' WHERE user_id = '{a}'"),
+    )
+    .await;
+    for n in 4..21 {
+        exec_ok(&mut ma, &claim(a, n)).await;
+    }
+    let r = exec(&mut ma, &claim(a, 21)).await;
+    assert_eq!(
+        sqlstate(&r),
+        state(CAPPED),
+        "the pro plan's 21st claim: {r:?}"
+    );
+    assert_eq!(int(&mut su, &pending).await, 20);
 }
 
 // ---------------------------------------------------------------------------

@@ -132,15 +132,18 @@ async fn world() -> World {
     let db = fresh_db(Fixture::Schema);
     let a = db.sign_up("alice@example.com").await;
     let b = db.sign_up("bob@example.com").await;
-    let (a_asst, b_asst) = (Uuid::new_v4(), Uuid::new_v4());
     let mut svc = db.connect_as(Actor::Service).await;
-    for (user, asst, n) in [(a, a_asst, 1), (b, b_asst, 2)] {
+    let mut ids = Vec::new();
+    for (user, n) in [(a, 1), (b, 2)] {
         let mut conn = db.connect_as(Actor::User(user)).await;
-        exec_ok(
-            &mut conn,
-            &format!("INSERT INTO public.assistants (id, user_id, name) VALUES ('{asst}', '{user}', 'bot {n}')"),
-        )
-        .await;
+        // The server chooses the id (0.3.0): read it back.
+        let asst: Uuid = sqlx::query_scalar(&format!(
+            "INSERT INTO public.assistants (user_id, name) VALUES ('{user}', 'bot {n}') RETURNING id"
+        ))
+        .fetch_one(&mut conn)
+        .await
+        .expect("assistant");
+        ids.push(asst);
         exec_ok(
             &mut conn,
             &format!("INSERT INTO public.phone_numbers (user_id, phone_number, friendly_name, assigned_assistant_id) VALUES ('{user}', '+1555000000{n}', 'line {n}', '{asst}')"),
@@ -168,8 +171,8 @@ async fn world() -> World {
         db,
         a,
         b,
-        a_asst,
-        b_asst,
+        a_asst: ids[0],
+        b_asst: ids[1],
     }
 }
 
@@ -795,15 +798,13 @@ async fn concurrent_first_assistants_at_repeatable_read_let_exactly_one_through(
 async fn one_user() -> (TestDb, Uuid, Uuid) {
     let db = fresh_db(Fixture::Schema);
     let a = db.sign_up("alice@example.com").await;
-    let asst = Uuid::new_v4();
     let mut conn = db.connect_as(Actor::User(a)).await;
-    exec_ok(
-        &mut conn,
-        &format!(
-            "INSERT INTO public.assistants (id, user_id, name) VALUES ('{asst}', '{a}', 'bot')"
-        ),
-    )
-    .await;
+    let asst: Uuid = sqlx::query_scalar(&format!(
+        "INSERT INTO public.assistants (user_id, name) VALUES ('{a}', 'bot') RETURNING id"
+    ))
+    .fetch_one(&mut conn)
+    .await
+    .expect("assistant");
     (db, a, asst)
 }
 
@@ -903,15 +904,13 @@ async fn current_assistants_and_usage_logs_follow_assistant_insert_and_delete() 
     let current =
         format!("SELECT current_assistants::bigint FROM public.user_limits WHERE user_id = '{a}'");
     assert_eq!(int(&mut su, &current).await, 0);
-    let asst = Uuid::new_v4();
     let mut conn = db.connect_as(Actor::User(a)).await;
-    exec_ok(
-        &mut conn,
-        &format!(
-            "INSERT INTO public.assistants (id, user_id, name) VALUES ('{asst}', '{a}', 'bot')"
-        ),
-    )
-    .await;
+    let asst: Uuid = sqlx::query_scalar(&format!(
+        "INSERT INTO public.assistants (user_id, name) VALUES ('{a}', 'bot') RETURNING id"
+    ))
+    .fetch_one(&mut conn)
+    .await
+    .expect("assistant");
     assert_eq!(int(&mut su, &current).await, 1);
     let log = |action: &str| {
         format!("SELECT count(*) FROM public.usage_logs WHERE user_id = '{a}' AND action_type = '{action}' AND resource_id = '{asst}' AND assistant_count_change = {}", if action == "assistant_created" { 1 } else { -1 })

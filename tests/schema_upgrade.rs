@@ -243,3 +243,107 @@ async fn first_four_v010_files_then_the_new_fifth_then_all_new_converge() {
             .expect("call_logs")
     );
 }
+
+/// A 0.2.0 database in use: users with assistants, claims and verified
+/// numbers, calls counted and in progress, a deleted assistant's calls kept,
+/// more pending claims than 0.3.0 lets a free plan add and a credential id a
+/// user wrote (0.3.0 restricts new writes, never existing rows).
+async fn v020_in_use() -> (TestDb, Vec<Uuid>) {
+    let db = fresh_db(Fixture::Compat);
+    apply(&db, "sql/releases/0.2.0", None);
+    let a = db.sign_up("alice@example.com").await;
+    let b = db.sign_up("bob@example.com").await;
+    let mut svc = db.connect_as(Actor::Service).await;
+    let mut assistants = Vec::new();
+    for (user, n) in [(a, 1), (b, 2)] {
+        let mut conn = db.connect_as(Actor::User(user)).await;
+        let asst: Uuid = sqlx::query_scalar(&format!(
+            "INSERT INTO public.assistants (user_id, name) VALUES ('{user}', 'bot {n}') RETURNING id"
+        ))
+        .fetch_one(&mut conn)
+        .await
+        .expect("assistant");
+        for k in 0..5 {
+            conn.execute(
+                format!("INSERT INTO public.phone_numbers (user_id, phone_number, friendly_name, vapi_credential_id) VALUES ('{user}', '+155500{n}000{k}', 'line', 'cred-{n}-{k}')")
+                    .as_str(),
+            )
+            .await
+            .expect("a claim (0.2.0 has no cap)");
+        }
+        svc.execute(
+            format!("UPDATE public.phone_numbers SET verified_at = now() WHERE user_id = '{user}' AND phone_number = '+155500{n}0000'")
+                .as_str(),
+        )
+        .await
+        .expect("verify");
+        webhook(&mut svc, user, asst, &format!("call-{n}-1"), 100 * n).await;
+        webhook(&mut svc, user, asst, &format!("call-{n}-2"), 10).await;
+        svc.execute(
+            format!("INSERT INTO public.call_logs (user_id, assistant_id, vapi_call_id, status) VALUES ('{user}', '{asst}', 'call-{n}-live', 'in_progress')")
+                .as_str(),
+        )
+        .await
+        .expect("a call in progress");
+        assistants.push(asst);
+    }
+    // Bob deletes his assistant: 0.2.0 keeps its calls, without it.
+    let mut conn = db.connect_as(Actor::User(b)).await;
+    conn.execute(
+        format!(
+            "DELETE FROM public.assistants WHERE id = '{}'",
+            assistants[1]
+        )
+        .as_str(),
+    )
+    .await
+    .expect("delete");
+    (db, vec![a, b])
+}
+
+#[tokio::test]
+async fn v020_database_in_use_upgrades_with_rows_and_usage_unchanged() {
+    let (db, users) = v020_in_use().await;
+    let snap = snapshot(&db);
+    let usage_before = usage(&db);
+    assert_eq!(
+        usage_before.trim(),
+        "alice@example.com:1/110 bob@example.com:0/210"
+    );
+
+    apply(&db, "sql", None);
+    // Not a row changed, added or lost; usage as it was.
+    assert_eq!(snapshot(&db), snap, "the upgrade changed rows");
+    assert_eq!(usage(&db), usage_before);
+
+    // The new triggers count: the live call completes, once.
+    let mut svc = db.connect_as(Actor::Service).await;
+    let asst: Uuid = sqlx::query_scalar(&format!(
+        "SELECT id FROM public.assistants WHERE user_id = '{}'",
+        users[0]
+    ))
+    .fetch_one(&mut svc)
+    .await
+    .expect("alice's assistant");
+    webhook(&mut svc, users[0], asst, "call-1-live", 5).await;
+    webhook(&mut svc, users[0], asst, "call-1-live", 5).await;
+    assert!(
+        usage(&db).contains("alice@example.com:1/115"),
+        "{}",
+        usage(&db)
+    );
+    assert_eq!(
+        count(
+            &db,
+            &format!(
+                "SELECT total_call_duration_seconds FROM public.assistants WHERE id = '{asst}'"
+            )
+        ),
+        115
+    );
+
+    // Applying again changes nothing.
+    let snap = snapshot(&db);
+    apply(&db, "sql", None);
+    assert_eq!(snapshot(&db), snap, "a second run changed rows");
+}

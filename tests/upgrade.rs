@@ -1,6 +1,7 @@
-//! Upgrades: a database that release v0.1.0 migrated (built from the kept
-//! v0.1.0 texts, with its history as v0.1.0 wrote it) moves to this binary's
-//! files with a plain `vmx migrate`, through the real binary, on a real PostgreSQL.
+//! Upgrades: a database that release v0.1.0 (or v0.2.0) migrated (built from
+//! the kept texts of that release, with its history as that vmx wrote it)
+//! moves to this binary's files with a plain `vmx migrate`, through the real
+//! binary, on a real PostgreSQL.
 mod common;
 use common::*;
 use std::process::Child;
@@ -11,17 +12,28 @@ const OLD: &str = "0.1.0";
 
 /// The release-0.1.0 revision of file `version`.
 fn old_revision(version: i32) -> &'static vmx::releases::Revision {
+    revision_of(OLD, version)
+}
+
+/// The revision of file `version` that `release` left in a database: the
+/// newest one released up to it.
+fn revision_of(release: &str, version: i32) -> &'static vmx::releases::Revision {
     REVISIONS
         .iter()
-        .find(|r| r.version == version && r.release == OLD)
-        .expect("a 0.1.0 revision")
+        .rfind(|r| r.version == version && !vmx::releases::is_newer(r.release, release))
+        .unwrap_or_else(|| panic!("a revision of file {version} in {release}"))
 }
 
 /// Files whose embedded text differs from release 0.1.0's: what an upgrade re-applies.
 fn changed_since_old() -> Vec<i32> {
+    changed_since(OLD)
+}
+
+/// Files whose embedded text differs from what `release` applied.
+fn changed_since(release: &str) -> Vec<i32> {
     vmx::catalog::migrations()
         .iter()
-        .filter(|m| old_revision(m.version).checksum != m.checksum)
+        .filter(|m| revision_of(release, m.version).checksum != m.checksum)
         .map(|m| m.version)
         .collect()
 }
@@ -52,6 +64,42 @@ fn migrated_by_v010(base: Fixture, upto: i32) -> TestDb {
     db
 }
 
+/// `base` with the five files as release 0.2.0 left them (`sql/releases/0.2.0`
+/// for the files 0.3.0 changed), applied as the admin, each in one
+/// transaction, and the history as vmx 0.2.0 writes it (shape 2).
+fn migrated_by_v020(base: Fixture) -> TestDb {
+    let db = fresh_db(base);
+    let mut history = String::from(
+        "CREATE SCHEMA IF NOT EXISTS vmx;
+         REVOKE ALL ON SCHEMA vmx FROM PUBLIC;
+         CREATE TABLE IF NOT EXISTS vmx.schema_history (
+           id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+           version integer NOT NULL, name text NOT NULL, checksum text NOT NULL,
+           applied_at timestamptz NOT NULL DEFAULT now(), applied_by text NOT NULL DEFAULT current_user,
+           execution_ms bigint NOT NULL, vmx_version text NOT NULL, superseded_at timestamptz);
+         CREATE UNIQUE INDEX IF NOT EXISTS schema_history_current
+           ON vmx.schema_history (version) WHERE superseded_at IS NULL;",
+    );
+    for m in vmx::catalog::migrations() {
+        let r = revision_of(V020, m.version);
+        let path = if r.checksum == m.checksum {
+            format!("sql/{}", r.name)
+        } else {
+            format!("sql/releases/{V020}/{}", r.name)
+        };
+        db.apply(&path, Some(ADMIN));
+        history.push_str(&format!(
+            "INSERT INTO vmx.schema_history (version, name, checksum, applied_at, execution_ms, vmx_version)
+             VALUES ({}, '{}', '{}', now() - interval '30 days', 7, '{V020}');",
+            m.version, r.name, r.checksum
+        ));
+    }
+    server().sql(&db.name, Some(ADMIN), &history);
+    db
+}
+
+const V020: &str = "0.2.0";
+
 /// What must not change across an upgrade: every row, and every usage counter.
 fn state(db: &TestDb) -> (Vec<(String, i64)>, String) {
     let counters = db.sql(
@@ -80,34 +128,38 @@ fn history(db: &TestDb) -> (Vec<String>, Vec<String>) {
     (rows(true), rows(false))
 }
 
-fn embedded_history() -> Vec<String> {
+fn embedded_history(from: &str) -> Vec<String> {
     vmx::catalog::migrations()
         .iter()
         .map(|m| {
-            let by = if changed_since_old().contains(&m.version) {
+            let by = if changed_since(from).contains(&m.version) {
                 env!("CARGO_PKG_VERSION")
             } else {
-                OLD
+                from
             };
             format!("{}|{}|{by}", m.version, m.checksum)
         })
         .collect()
 }
 
-fn old_trail() -> Vec<String> {
-    changed_since_old()
+fn old_trail(from: &str) -> Vec<String> {
+    changed_since(from)
         .into_iter()
-        .map(|v| format!("{v}|{}|{OLD}", old_revision(v).checksum))
+        .map(|v| format!("{v}|{}|{from}", revision_of(from, v).checksum))
         .collect()
 }
 
 /// The upgrade as an operator runs it: plan, migrate, and everything after it.
 fn upgrade_keeps_everything(db: &TestDb) {
+    upgrade_from_keeps_everything(db, OLD)
+}
+
+fn upgrade_from_keeps_everything(db: &TestDb, from: &str) {
     let before = state(db);
-    let changed = changed_since_old();
+    let changed = changed_since(from);
     assert!(
         !changed.is_empty(),
-        "this release changes no file since {OLD}: nothing to upgrade"
+        "this release changes no file since {from}: nothing to upgrade"
     );
 
     let status = run_on(db, &["status", "--format", "json"]);
@@ -117,8 +169,9 @@ fn upgrade_keeps_everything(db: &TestDb) {
         let version = f["version"].as_i64().expect("version") as i32;
         if changed.contains(&version) {
             assert_eq!(f["state"], "upgrade_pending", "{f}");
-            assert_eq!(f["from_release"], OLD, "{f}");
-            assert_eq!(f["to_release"], env!("CARGO_PKG_VERSION"), "{f}");
+            assert_eq!(f["from_release"], from, "{f}");
+            let to = vmx::releases::latest(version).expect("a revision").release;
+            assert_eq!(f["to_release"], to, "{f}");
         }
     }
     assert_exit(&run_on(db, &["status", "--exit-code"]), 7);
@@ -146,7 +199,7 @@ fn upgrade_keeps_everything(db: &TestDb) {
     }
 
     assert_eq!(state(db), before, "rows and usage counters are kept");
-    assert_eq!(history(db), (embedded_history(), old_trail()));
+    assert_eq!(history(db), (embedded_history(from), old_trail(from)));
     assert_exit(&run_on(db, &["status", "--exit-code"]), 0);
     assert_exit(&run_on(db, &["verify", "--probe"]), 0);
     // A second run has nothing left to do.
@@ -161,6 +214,21 @@ fn database_migrated_by_v010_upgrades_keeping_every_row_and_counter() {
     let db = migrated_by_v010(Fixture::Compat, 5);
     db.apply("tests/fixtures/release-data.sql", None);
     upgrade_keeps_everything(&db);
+}
+
+/// 0.2.0 → 0.3.0: release data plus what 0.3.0 restricts for new writes
+/// (more pending claims than the free plan's cap, a credential id a user
+/// wrote): every row, counter and history row is kept.
+#[test]
+fn database_migrated_by_v020_upgrades_keeping_every_row_and_counter() {
+    let db = migrated_by_v020(Fixture::Compat);
+    db.apply("tests/fixtures/release-data.sql", None);
+    db.sql(
+        "INSERT INTO public.phone_numbers (user_id, phone_number, friendly_name, vapi_credential_id)
+         SELECT p.id, '+1555400' || lpad(g::text, 4, '0'), 'claim', 'cred-' || g
+         FROM (SELECT id FROM public.profiles ORDER BY id LIMIT 1) p, generate_series(1, 5) g",
+    );
+    upgrade_from_keeps_everything(&db, V020);
 }
 
 #[test]
@@ -241,7 +309,7 @@ fn concurrent_upgrades_upgrade_each_file_once() {
         upgraded += json_of(&out)["upgraded"].as_u64().expect("upgraded");
     }
     assert_eq!(upgraded as usize, changed_since_old().len());
-    assert_eq!(history(&db), (embedded_history(), old_trail()));
+    assert_eq!(history(&db), (embedded_history(OLD), old_trail(OLD)));
 }
 
 #[tokio::test]
@@ -293,7 +361,7 @@ async fn killed_upgrade_leaves_a_file_boundary_and_the_rerun_completes() {
     }
     let out = run_on(&db, &["migrate"]);
     assert_exit(&out, 0);
-    assert_eq!(history(&db).0, embedded_history());
+    assert_eq!(history(&db).0, embedded_history(OLD));
     assert_eq!(state(&db), before);
     assert_exit(&run_on(&db, &["status", "--exit-code"]), 0);
 }

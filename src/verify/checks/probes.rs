@@ -150,7 +150,8 @@ pub const BREAKS: &[Break] = &[
     Break::fails(
         CheckId::ProbeNoSquatting,
         "public.assistants.vapi_assistant_id",
-        "DROP TRIGGER protect_assistant_ids ON public.assistants",
+        "DROP TRIGGER protect_assistant_ids ON public.assistants;
+         DROP TRIGGER protect_assistant_ids_update ON public.assistants",
     )
     .probe()
     .also(&[CheckId::TriggerPresent]),
