@@ -113,17 +113,18 @@ BEGIN
         CASE WHEN pg_catalog.current_setting('vmx.concurrently', true) = 'on' THEN ' NOT VALID' ELSE '' END);
     END IF;
   END LOOP;
-  -- Promise 10 and ingestion speed: call_logs.assistant_id is checked at
-  -- commit, after track_call_usage() has set an assistant_id whose assistant
-  -- was deleted meanwhile to NULL (set-based, instead of a lookup per row).
-  -- Metadata only: no scan of call_logs.
+  -- Promise 10 and ingestion speed: call_logs.assistant_id and
+  -- phone_number_id are checked at commit, after the usage triggers have set
+  -- one whose assistant or number was deleted meanwhile to NULL (set-based,
+  -- instead of a lookup per row). Metadata only: no scan of call_logs.
   FOR c IN
     SELECT con.conname
     FROM pg_catalog.pg_constraint con
     WHERE con.conrelid = 'public.call_logs'::regclass
       AND con.contype = 'f'
-      AND con.conkey = ARRAY[(SELECT a.attnum FROM pg_catalog.pg_attribute a
-                              WHERE a.attrelid = 'public.call_logs'::regclass AND a.attname = 'assistant_id')]
+      AND con.conkey IN (SELECT ARRAY[a.attnum] FROM pg_catalog.pg_attribute a
+                         WHERE a.attrelid = 'public.call_logs'::regclass
+                           AND a.attname IN ('assistant_id', 'phone_number_id'))
       AND NOT (con.condeferrable AND con.condeferred)
   LOOP
     EXECUTE pg_catalog.format('ALTER TABLE public.call_logs ALTER CONSTRAINT %I DEFERRABLE INITIALLY DEFERRED', c.conname);
@@ -306,24 +307,47 @@ DECLARE
   v_dangling boolean;
   v_counted  boolean;
 BEGIN
+  -- Lock order (promises 10, 14): the assistants and numbers the new calls
+  -- name come first, as their deletion takes them first (then the calls it
+  -- detaches, then the user's limits). One being deleted is waited for, and
+  -- then seen gone below; one held here cannot be deleted until commit.
+  PERFORM (SELECT pg_catalog.count(*) FROM (
+             SELECT 1 FROM public.assistants a
+             WHERE a.id IN (SELECT n.assistant_id FROM new_calls n)
+             FOR KEY SHARE) x),
+          (SELECT pg_catalog.count(*) FROM (
+             SELECT 1 FROM public.phone_numbers p
+             WHERE p.id IN (SELECT n.phone_number_id FROM new_calls n)
+             FOR KEY SHARE) y);
   -- Most INSERT statements (a webhook's "in progress" event, the INSERT half
   -- of an upsert that updated) count no seconds: one look, then return.
-  SELECT bool_or(n.assistant_id IS NOT NULL AND a.id IS NULL), bool_or(n.counted_duration_seconds <> 0)
+  SELECT bool_or((n.assistant_id IS NOT NULL AND a.id IS NULL)
+                 OR (n.phone_number_id IS NOT NULL AND p.id IS NULL)),
+         bool_or(n.counted_duration_seconds <> 0)
     INTO v_dangling, v_counted
   FROM new_calls n
-  LEFT JOIN public.assistants a ON a.id = n.assistant_id AND a.user_id = n.user_id;
-  -- Promise 10: a call naming an assistant deleted meanwhile (a webhook
-  -- after a mid-call deletion) is kept, without the assistant. Promise 12:
-  -- so is one naming another user's assistant; its seconds, added below and
+  LEFT JOIN public.assistants a ON a.id = n.assistant_id AND a.user_id = n.user_id
+  LEFT JOIN public.phone_numbers p ON p.id = n.phone_number_id AND p.user_id = n.user_id;
+  -- Promise 10: a call naming an assistant or a number deleted meanwhile (a
+  -- webhook after a mid-call deletion) is kept, without it. Promise 12: so
+  -- is one naming another user's; an assistant's seconds, added below and
   -- taken off by this UPDATE's trigger (track_call_usage), net 0.
   IF v_dangling THEN
     UPDATE public.call_logs c
-    SET assistant_id = NULL
+    SET assistant_id = CASE WHEN EXISTS (SELECT 1 FROM public.assistants a
+                                         WHERE a.id = n.assistant_id AND a.user_id = n.user_id)
+                            THEN n.assistant_id END,
+        phone_number_id = CASE WHEN EXISTS (SELECT 1 FROM public.phone_numbers p
+                                            WHERE p.id = n.phone_number_id AND p.user_id = n.user_id)
+                               THEN n.phone_number_id END
     FROM new_calls n
     WHERE c.id = n.id
-      AND n.assistant_id IS NOT NULL
-      AND NOT EXISTS (SELECT 1 FROM public.assistants a
-                      WHERE a.id = n.assistant_id AND a.user_id = n.user_id);
+      AND ((n.assistant_id IS NOT NULL
+            AND NOT EXISTS (SELECT 1 FROM public.assistants a
+                            WHERE a.id = n.assistant_id AND a.user_id = n.user_id))
+        OR (n.phone_number_id IS NOT NULL
+            AND NOT EXISTS (SELECT 1 FROM public.phone_numbers p
+                            WHERE p.id = n.phone_number_id AND p.user_id = n.user_id)));
   END IF;
   IF v_counted IS NOT TRUE THEN
     RETURN NULL;
@@ -350,6 +374,7 @@ BEGIN
     FROM (SELECT d.assistant_id, sum(d.delta)::integer AS delta
           FROM d WHERE d.assistant_id IS NOT NULL GROUP BY d.assistant_id) s
     WHERE a.id = s.assistant_id
+    RETURNING 1
   ), u AS (
     SELECT d.user_id, sum(d.delta)::integer AS delta, pg_catalog.count(*) AS calls,
            (pg_catalog.array_agg(d.id))[1] AS id,
@@ -363,6 +388,8 @@ BEGIN
         updated_at = pg_catalog.now()
     FROM u
     WHERE l.user_id = u.user_id
+      -- The assistants before the limits, as everywhere (the InitPlan runs asst first).
+      AND (SELECT pg_catalog.count(*) FROM asst) >= 0
     RETURNING l.user_id
   ), new_limits AS (
     -- A user without a limits row (its sign-up trigger failed) gets one from the data.
@@ -405,6 +432,8 @@ DECLARE
   v_old integer := coalesce(OLD.counted_duration_seconds,
                             CASE WHEN OLD.status = 'completed' THEN coalesce(OLD.duration_seconds, 0) END, 0);
   v_new integer;
+  -- The call's assistant when its deletion holds it (see below).
+  v_gone uuid;
 BEGIN
   IF NEW.user_id IS NULL AND NEW.vapi_call_id IS NOT NULL THEN
     SELECT c.user_id INTO NEW.user_id
@@ -418,15 +447,35 @@ BEGIN
   END IF;
   NEW.counted_duration_seconds := CASE WHEN NEW.status = 'completed' THEN coalesce(NEW.duration_seconds, 0)
                                        ELSE OLD.counted_duration_seconds END;
-  IF NEW.assistant_id IS DISTINCT FROM OLD.assistant_id
-     AND NEW.assistant_id IS NOT NULL
-     AND NOT EXISTS (SELECT 1 FROM public.assistants a
-                     WHERE a.id = NEW.assistant_id AND a.user_id = NEW.user_id) THEN
-    NEW.assistant_id := NULL;
-  END IF;
   -- (set_updated_at does not fire for the rows this trigger handles.)
   NEW.updated_at := pg_catalog.now();
   v_new := coalesce(NEW.counted_duration_seconds, 0);
+  -- The call's assistant and number are the user's own and stay (promises
+  -- 10, 12, 14). A deletion holds the assistant (or number) and then waits
+  -- for this call's row, which this transaction holds, to detach it:
+  -- waiting for the assistant here would deadlock, so one held by a
+  -- deletion counts as gone (a KEY SHARE lock waits for no update of its
+  -- totals, only for a deletion; SKIP LOCKED does not wait for that).
+  IF NEW.assistant_id IS NOT NULL
+     AND (NEW.assistant_id IS DISTINCT FROM OLD.assistant_id OR v_new <> v_old) THEN
+    PERFORM 1 FROM public.assistants a
+    WHERE a.id = NEW.assistant_id AND a.user_id = NEW.user_id
+    FOR KEY SHARE SKIP LOCKED;
+    IF NOT FOUND THEN
+      IF NEW.assistant_id = OLD.assistant_id THEN
+        v_gone := OLD.assistant_id;
+      END IF;
+      NEW.assistant_id := NULL;
+    END IF;
+  END IF;
+  IF NEW.phone_number_id IS NOT NULL AND NEW.phone_number_id IS DISTINCT FROM OLD.phone_number_id THEN
+    PERFORM 1 FROM public.phone_numbers p
+    WHERE p.id = NEW.phone_number_id AND p.user_id = NEW.user_id
+    FOR KEY SHARE SKIP LOCKED;
+    IF NOT FOUND THEN
+      NEW.phone_number_id := NULL;
+    END IF;
+  END IF;
 
   IF NEW.user_id = OLD.user_id AND NEW.assistant_id IS NOT DISTINCT FROM OLD.assistant_id THEN
     IF v_new = v_old THEN
@@ -473,7 +522,8 @@ BEGIN
   UPDATE public.assistants
   SET total_call_duration_seconds = coalesce(total_call_duration_seconds, 0) - v_old,
       updated_at = pg_catalog.now()
-  WHERE id = OLD.assistant_id AND v_old <> 0;
+  WHERE id = OLD.assistant_id AND v_old <> 0
+    AND OLD.assistant_id IS DISTINCT FROM v_gone;
   UPDATE public.assistants
   SET total_call_duration_seconds = coalesce(total_call_duration_seconds, 0) + v_new,
       updated_at = pg_catalog.now()
@@ -526,7 +576,8 @@ CREATE OR REPLACE TRIGGER track_call_usage
         OR NEW.duration_seconds IS DISTINCT FROM OLD.duration_seconds
         OR NEW.counted_duration_seconds IS DISTINCT FROM OLD.counted_duration_seconds
         OR NEW.assistant_id IS DISTINCT FROM OLD.assistant_id
-        OR NEW.user_id IS DISTINCT FROM OLD.user_id)
+        OR NEW.user_id IS DISTINCT FROM OLD.user_id
+        OR (NEW.phone_number_id IS NOT NULL AND NEW.phone_number_id IS DISTINCT FROM OLD.phone_number_id))
   EXECUTE FUNCTION public.track_call_usage();
 
 -- ---------------------------------------------------------------------------

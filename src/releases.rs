@@ -106,13 +106,13 @@ pub const REVISIONS: &[Revision] = &[
         version: 4,
         name: "call-logs-schema.sql",
         release: "0.3.0",
-        checksum: "f71a7703d5c9bdb15af2a4a5a39f57b08a4dbee84d4057c39dbdbee1f4b72ba6",
+        checksum: "671f2981fa8aefb26aa39c15a98bd0d17004342170f4f899f442e09a2e0a6785",
     },
     Revision {
         version: 5,
         name: "missing-tables-schema.sql",
         release: "0.3.0",
-        checksum: "a5c3287ccc6b3c4f24db32c41412549003046af010c1b8c9b0617e78b47cddb3",
+        checksum: "153a77c592a1eaf520b66a787e4638d62dd12fabc43fa8b2bd684ce3a9599b5c",
     },
 ];
 

@@ -1,0 +1,316 @@
+//! Attacks that race the backend (promises 4, 10, 14), found by a third
+//! hostile pass over schema 0.2 (still open in the first 0.3.0 text): a
+//! signed-in user's delete that lands while a call is live, and the
+//! backend's own repair running beside a user's write.
+//! Each interleaving is forced with a lock held by a third session, never by
+//! sleeping, so a test fails the same way every time on the files it found.
+//! As Supabase's REST API runs them: `SET ROLE authenticated` +
+//! `request.jwt.claims`; webhooks and jobs as `service_role`.
+mod common;
+use common::*;
+use sqlx::{Connection, PgConnection};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// The backend pid of `conn`.
+async fn pid(conn: &mut PgConnection) -> i32 {
+    sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(conn)
+        .await
+        .expect("pid")
+}
+
+/// Waits until backend `pid` waits for a lock (or `done` says it finished).
+async fn until_waiting(db: &TestDb, pid: i32, done: impl Fn() -> bool) {
+    let mut su = db.superuser().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let waiting: bool = sqlx::query_scalar(
+            "SELECT coalesce(bool_or(wait_event_type = 'Lock'), false) FROM pg_stat_activity WHERE pid = $1",
+        )
+        .bind(pid)
+        .fetch_one(&mut su)
+        .await
+        .expect("pg_stat_activity");
+        if waiting || done() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "backend {pid} never waited for a lock"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Every counter of `user` equals the data.
+async fn counters_of(su: &mut PgConnection, user: Uuid) -> (i64, i64, i64, i64) {
+    let row: (i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT l.used_call_time_seconds::bigint,
+                (SELECT coalesce(sum(c.counted_duration_seconds), 0) FROM public.call_logs c WHERE c.user_id = l.user_id)::bigint,
+                l.current_assistants::bigint,
+                (SELECT count(*) FROM public.assistants a WHERE a.user_id = l.user_id)
+         FROM public.user_limits l WHERE l.user_id = $1",
+    )
+    .bind(user)
+    .fetch_one(su)
+    .await
+    .expect("counters");
+    row
+}
+
+/// Promises 4 and 10: Mallory deletes her phone number while a call on it is
+/// live; the webhooks that still carry the number's id (the completion of
+/// that call, and an end-only event of another) must record and count both
+/// calls, not fail on the vanished number (23503) and lose them.
+#[tokio::test]
+async fn deleting_a_phone_number_mid_call_loses_no_call() {
+    let db = fresh_db(Fixture::Schema);
+    let m = db.sign_up("mallory@example.com").await;
+    let mut ma = db.connect_as(Actor::User(m)).await;
+    let mut svc = db.connect_as(Actor::Service).await;
+    let assistant: Uuid = sqlx::query_scalar(
+        "INSERT INTO public.assistants (user_id, name) VALUES ($1, 'bot') RETURNING id",
+    )
+    .bind(m)
+    .fetch_one(&mut ma)
+    .await
+    .expect("assistant");
+    exec_ok(
+        &mut ma,
+        &format!("INSERT INTO public.phone_numbers (user_id, phone_number, friendly_name, assigned_assistant_id)
+                  VALUES ('{m}', '+15557000001', 'desk', '{assistant}')"),
+    )
+    .await;
+    let phone: Uuid = sqlx::query_scalar(
+        "UPDATE public.phone_numbers SET verified_at = now() WHERE user_id = $1 RETURNING id",
+    )
+    .bind(m)
+    .fetch_one(&mut svc)
+    .await
+    .expect("verify the number");
+    let upsert = "INSERT INTO public.call_logs (user_id, assistant_id, phone_number_id, vapi_call_id, status, duration_seconds, ended_at)
+                  VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $5 = 'completed' THEN now() END)
+                  ON CONFLICT (vapi_call_id) DO UPDATE SET status = excluded.status,
+                    duration_seconds = excluded.duration_seconds, phone_number_id = excluded.phone_number_id,
+                    ended_at = excluded.ended_at";
+    let event = |call: &'static str, status: &'static str, secs: i32| {
+        sqlx::query(upsert)
+            .bind(m)
+            .bind(assistant)
+            .bind(phone)
+            .bind(call)
+            .bind(status)
+            .bind(secs)
+    };
+    event("race-1", "in_progress", 0)
+        .execute(&mut svc)
+        .await
+        .expect("call starts");
+
+    exec_ok(&mut ma, "DELETE FROM public.phone_numbers").await;
+
+    let completion = event("race-1", "completed", 400).execute(&mut svc).await;
+    let end_only = event("race-2", "completed", 500).execute(&mut svc).await;
+    assert_eq!(sqlstate(&completion), None, "completion of the live call");
+    assert_eq!(sqlstate(&end_only), None, "end-only event of another call");
+    let mut su = db.superuser().await;
+    let (used, data, ..) = counters_of(&mut su, m).await;
+    assert_eq!((used, data), (900, 900), "both calls counted");
+    assert_eq!(
+        int(
+            &mut su,
+            "SELECT count(*) FROM public.call_logs WHERE phone_number_id IS NOT NULL"
+        )
+        .await,
+        0,
+        "no call points at the deleted number"
+    );
+}
+
+/// Promises 10 and 14: Mallory deletes her assistant while its calls are
+/// being detached (a backend job holds one of them) and a webhook completes a
+/// call on that assistant. The delete and the webhook lock the same two rows
+/// (the assistant, Mallory's limits): taken in opposite orders, one of them
+/// dies in a deadlock (40P01) and the call is lost. Both must succeed, and the
+/// call must count.
+#[tokio::test]
+async fn a_webhook_racing_the_users_assistant_delete_is_recorded() {
+    let db = fresh_db(Fixture::Schema);
+    let m = db.sign_up("mallory@example.com").await;
+    let mut ma = db.connect_as(Actor::User(m)).await;
+    let assistant: Uuid = sqlx::query_scalar(
+        "INSERT INTO public.assistants (user_id, name) VALUES ($1, 'bot') RETURNING id",
+    )
+    .bind(m)
+    .fetch_one(&mut ma)
+    .await
+    .expect("assistant");
+    let mut svc = db.connect_as(Actor::Service).await;
+    for n in 0..3 {
+        webhook(&mut svc, m, assistant, &format!("old-{n}"), "no-answer", 0)
+            .await
+            .expect("earlier calls");
+    }
+    // A backend job holds one of the assistant's calls: the user's delete
+    // then waits, mid-statement, holding the assistant.
+    let mut job = db.superuser().await;
+    let mut job_tx = job.begin().await.expect("begin");
+    exec_ok(
+        &mut job_tx,
+        "SELECT 1 FROM public.call_logs WHERE vapi_call_id = 'old-0' FOR UPDATE",
+    )
+    .await;
+
+    let mallory_pid = pid(&mut ma).await;
+    let delete = tokio::spawn(async move {
+        let r = exec(&mut ma, "DELETE FROM public.assistants").await;
+        sqlstate(&r)
+    });
+    until_waiting(&db, mallory_pid, || delete.is_finished()).await;
+
+    let svc_pid = pid(&mut svc).await;
+    let hook = tokio::spawn(async move {
+        let r = webhook(&mut svc, m, assistant, "live", "completed", 300).await;
+        sqlstate(&r)
+    });
+    until_waiting(&db, svc_pid, || hook.is_finished()).await;
+
+    job_tx.commit().await.expect("the job ends");
+    let (deleted, hooked) = (delete.await.expect("delete"), hook.await.expect("hook"));
+    assert_eq!(deleted, None, "Mallory's delete");
+    assert_eq!(hooked, None, "the webhook");
+    let mut su = db.superuser().await;
+    let (used, data, current, assistants) = counters_of(&mut su, m).await;
+    assert_eq!((used, data), (300, 300), "the call counts");
+    assert_eq!((current, assistants), (0, 0));
+}
+
+/// Promises 10 and 14, the other half: the webhook completes a call that is
+/// already in progress (its row is the webhook's to update) while the
+/// assistant's deletion waits to detach that very row: the webhook holds the
+/// call and wants the assistant, the deletion holds the assistant and wants
+/// the call. Both must succeed, the call counted for Mallory.
+#[tokio::test]
+async fn completing_a_live_call_while_its_assistant_is_deleted_is_recorded() {
+    let db = fresh_db(Fixture::Schema);
+    let m = db.sign_up("mallory@example.com").await;
+    let mut ma = db.connect_as(Actor::User(m)).await;
+    let assistant: Uuid = sqlx::query_scalar(
+        "INSERT INTO public.assistants (user_id, name) VALUES ($1, 'bot') RETURNING id",
+    )
+    .bind(m)
+    .fetch_one(&mut ma)
+    .await
+    .expect("assistant");
+    let mut svc = db.connect_as(Actor::Service).await;
+    webhook(&mut svc, m, assistant, "old-0", "no-answer", 0)
+        .await
+        .expect("an earlier call");
+    webhook(&mut svc, m, assistant, "live", "in_progress", 0)
+        .await
+        .expect("the live call starts");
+    // The deletion detaches the calls in index order: it waits at the
+    // earlier call, which a backend job holds, before it reaches the live one.
+    let mut job = db.superuser().await;
+    let mut job_tx = job.begin().await.expect("begin");
+    exec_ok(
+        &mut job_tx,
+        "SELECT 1 FROM public.call_logs WHERE vapi_call_id = 'old-0' FOR UPDATE",
+    )
+    .await;
+    let mallory_pid = pid(&mut ma).await;
+    let delete = tokio::spawn(async move {
+        let r = exec(&mut ma, "DELETE FROM public.assistants").await;
+        sqlstate(&r)
+    });
+    until_waiting(&db, mallory_pid, || delete.is_finished()).await;
+
+    // The completion: takes the live call's row, then needs the assistant.
+    let svc_pid = pid(&mut svc).await;
+    let hook = tokio::spawn(async move {
+        let r = webhook(&mut svc, m, assistant, "live", "completed", 300).await;
+        sqlstate(&r)
+    });
+    until_waiting(&db, svc_pid, || hook.is_finished()).await;
+
+    job_tx.commit().await.expect("the job ends");
+    let (deleted, hooked) = (delete.await.expect("delete"), hook.await.expect("hook"));
+    assert_eq!(hooked, None, "the webhook");
+    assert_eq!(deleted, None, "Mallory's delete");
+    let mut su = db.superuser().await;
+    let (used, data, current, assistants) = counters_of(&mut su, m).await;
+    assert_eq!((used, data), (300, 300), "the call counts");
+    assert_eq!((current, assistants), (0, 0));
+    assert_eq!(
+        int(
+            &mut su,
+            "SELECT count(*) FROM public.call_logs WHERE assistant_id IS NOT NULL"
+        )
+        .await,
+        0
+    );
+}
+
+/// Promise 14: the backend repairs a user's counters (`sync_user_usage`, a
+/// recount) while the user creates an assistant. A commit that lands between
+/// the repair's count and its write is undone in `current_assistants`, which
+/// then says 1 where the user has 2 (and the limit is judged on it).
+#[tokio::test]
+async fn the_backends_recount_beside_a_users_insert_leaves_the_count_exact() {
+    let db = fresh_db(Fixture::Schema);
+    let u = db.sign_up("user@example.com").await;
+    let mut su = db.superuser().await;
+    exec_ok(
+        &mut su,
+        &format!("UPDATE public.user_limits SET plan_type = 'pro', max_assistants = 10 WHERE user_id = '{u}'"),
+    )
+    .await;
+    let mut user = db.connect_as(Actor::User(u)).await;
+    exec_ok(
+        &mut user,
+        &format!("INSERT INTO public.assistants (user_id, name) VALUES ('{u}', 'one')"),
+    )
+    .await;
+
+    // A migration holds call_logs: the recount stops between its count of
+    // assistants and its sum over the calls.
+    let mut holder = db.superuser().await;
+    let mut hold = holder.begin().await.expect("begin");
+    exec_ok(
+        &mut hold,
+        "LOCK TABLE public.call_logs IN ACCESS EXCLUSIVE MODE",
+    )
+    .await;
+
+    let mut svc = db.connect_as(Actor::Service).await;
+    let svc_pid = pid(&mut svc).await;
+    let sync = tokio::spawn(async move {
+        let r = exec(
+            &mut svc,
+            &format!("SELECT * FROM public.sync_user_usage('{u}')"),
+        )
+        .await;
+        sqlstate(&r)
+    });
+    until_waiting(&db, svc_pid, || sync.is_finished()).await;
+
+    let user_pid = pid(&mut user).await;
+    let insert = tokio::spawn(async move {
+        let r = exec(
+            &mut user,
+            &format!("INSERT INTO public.assistants (user_id, name) VALUES ('{u}', 'two')"),
+        )
+        .await;
+        sqlstate(&r)
+    });
+    // Without a lock shared with the recount, the insert commits now.
+    until_waiting(&db, user_pid, || insert.is_finished()).await;
+
+    hold.commit().await.expect("release call_logs");
+    assert_eq!(sync.await.expect("sync"), None);
+    assert_eq!(insert.await.expect("insert"), None);
+    let (.., current, assistants) = counters_of(&mut su, u).await;
+    assert_eq!(assistants, 2);
+    assert_eq!(current, 2, "current_assistants after the recount");
+}
