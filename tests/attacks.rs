@@ -37,7 +37,7 @@ fn schema_db() -> TestDb {
 
 fn apply_files(db: &TestDb, dir: &str) {
     for file in files() {
-        db.apply(&format!("{dir}/{file}"), Some(ADMIN));
+        db.apply(&file_in(dir, file), Some(ADMIN));
     }
 }
 

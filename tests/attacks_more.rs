@@ -26,7 +26,7 @@ fn schema_db() -> TestDb {
     }
     let db = fresh_db(Fixture::Compat);
     for file in files() {
-        db.apply(&format!("{dir}/{file}"), Some(ADMIN));
+        db.apply(&file_in(&dir, file), Some(ADMIN));
     }
     db
 }

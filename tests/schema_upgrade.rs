@@ -31,12 +31,12 @@ fn apply(db: &TestDb, dir: &str, only: Option<&[&str]>) -> String {
             "--single-transaction",
             "-f",
         ])
-        .arg(repo_path(&format!("{dir}/{file}")))
+        .arg(repo_path(&file_in(dir, file)))
         .env("PGOPTIONS", "-c client_min_messages=notice")
         .output()
         .expect("run psql");
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(out.status.success(), "{dir}/{file}: {stderr}");
+        assert!(out.status.success(), "{}: {stderr}", file_in(dir, file));
         messages.push_str(&stderr);
     }
     messages

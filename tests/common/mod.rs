@@ -108,6 +108,18 @@ pub fn repo_path(rel: &str) -> String {
     format!("{}/{}", env!("CARGO_MANIFEST_DIR"), rel)
 }
 
+/// `dir/file`, or `sql/file` when `dir` (a release's kept texts,
+/// `sql/releases/<release>`) lacks it: a file that release did not change
+/// since is the embedded one.
+pub fn file_in(dir: &str, file: &str) -> String {
+    let rel = format!("{dir}/{file}");
+    if std::path::Path::new(&repo_path(&rel)).exists() {
+        rel
+    } else {
+        format!("sql/{file}")
+    }
+}
+
 /// The five files in the order vmx applies them (the embedded catalogue's order).
 pub fn files() -> Vec<&'static str> {
     vmx::catalog::migrations().iter().map(|m| m.name).collect()
