@@ -236,6 +236,12 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+  -- Promises 2, 4 and 14, whoever updates: an assistant keeps its user (its
+  -- count, its calls' seconds and the limit were judged for that user).
+  IF TG_OP = 'UPDATE' AND NEW.user_id IS DISTINCT FROM OLD.user_id THEN
+    RAISE EXCEPTION 'an assistant keeps its user; create a new assistant for the other user instead'
+      USING ERRCODE = '42501';
+  END IF;
   IF pg_catalog.current_setting('role', true) NOT IN ('authenticated', 'anon') THEN
     RETURN NEW;
   END IF;
@@ -260,7 +266,8 @@ CREATE OR REPLACE TRIGGER protect_assistant_ids
 CREATE OR REPLACE TRIGGER protect_assistant_ids_update
   BEFORE UPDATE ON public.assistants
   FOR EACH ROW
-  WHEN (NEW.vapi_assistant_id IS DISTINCT FROM OLD.vapi_assistant_id)
+  WHEN (NEW.vapi_assistant_id IS DISTINCT FROM OLD.vapi_assistant_id
+        OR NEW.user_id IS DISTINCT FROM OLD.user_id)
   EXECUTE FUNCTION public.protect_assistant_ids();
 
 -- ---------------------------------------------------------------------------

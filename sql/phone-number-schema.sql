@@ -265,6 +265,19 @@ BEGIN
   END IF;
 
   IF NOT v_user THEN
+    -- Promise 12 for the backend too: a number routes calls only to an
+    -- assistant of its own user (a stale or reused assistant id must not
+    -- send one account's callers to another account's assistant). Users
+    -- are held to it by the policies.
+    IF NEW.assigned_assistant_id IS NOT NULL
+       AND (TG_OP = 'INSERT'
+            OR NEW.assigned_assistant_id IS DISTINCT FROM OLD.assigned_assistant_id
+            OR NEW.user_id IS DISTINCT FROM OLD.user_id)
+       AND NOT EXISTS (SELECT 1 FROM public.assistants a
+                       WHERE a.id = NEW.assigned_assistant_id AND a.user_id = NEW.user_id) THEN
+      RAISE EXCEPTION 'assigned_assistant_id % is not an assistant of the number''s user', NEW.assigned_assistant_id
+        USING ERRCODE = '23503';
+    END IF;
     RETURN NEW;
   END IF;
   IF TG_OP = 'INSERT' THEN

@@ -94,13 +94,13 @@ pub const REVISIONS: &[Revision] = &[
         version: 2,
         name: "assistant-schema.sql",
         release: "0.3.0",
-        checksum: "7a27c2448020c1436cec9db292ecdb58a5245ccecd3f923c352c0c4efb5bcde8",
+        checksum: "44cccde7940704e9ad6e78c14830aa5c33a99f25c0d82a49cbe61da7bde94d8e",
     },
     Revision {
         version: 3,
         name: "phone-number-schema.sql",
         release: "0.3.0",
-        checksum: "0ee048db10ebaac009bea931eab8c5ae0d7daaf9f6c37741ed9ad23f168876b7",
+        checksum: "8a37650f8fe45ac4d35cc4cc08dd791b600f50d6281be294b4f4cf08469ed580",
     },
     Revision {
         version: 4,

@@ -439,6 +439,128 @@ async fn pending_phone_number_claims_are_capped_by_plan() {
 
 /// Triggers cannot be switched off, nor objects planted where the SECURITY
 /// DEFINER functions or the API would find them.
+/// Promises 2, 4 and 14 (found by the third hostile pass; failed on the
+/// files before): the backend moving an assistant to another user left both
+/// users' `current_assistants` wrong, put a second assistant on a free plan
+/// of one, and moved the assistant's total away from the calls' user. An
+/// assistant keeps its user, whoever updates it.
+#[tokio::test]
+async fn an_assistant_cannot_move_to_another_user() {
+    let db = fresh_db(Fixture::Schema);
+    let a = db.sign_up("alice@example.com").await;
+    let b = db.sign_up("bob@example.com").await;
+    for (user, name) in [(a, "alice bot"), (b, "bob bot")] {
+        let mut conn = db.connect_as(Actor::User(user)).await;
+        exec_ok(
+            &mut conn,
+            &format!("INSERT INTO public.assistants (user_id, name) VALUES ('{user}', '{name}')"),
+        )
+        .await;
+    }
+    let mut svc = db.connect_as(Actor::Service).await;
+    let alices: Uuid = sqlx::query_scalar("SELECT id FROM public.assistants WHERE user_id = $1")
+        .bind(a)
+        .fetch_one(&mut svc)
+        .await
+        .expect("alice's assistant");
+    webhook(&mut svc, a, Some(alices), "call-a", "completed", 100)
+        .await
+        .expect("a counted call");
+    let r = exec(
+        &mut svc,
+        &format!("UPDATE public.assistants SET user_id = '{b}' WHERE id = '{alices}'"),
+    )
+    .await;
+    assert_eq!(
+        sqlstate(&r),
+        state(DENIED),
+        "service_role moves an assistant"
+    );
+    let mut al = db.connect_as(Actor::User(a)).await;
+    let r = exec(
+        &mut al,
+        &format!("UPDATE public.assistants SET user_id = '{b}'"),
+    )
+    .await;
+    assert_eq!(sqlstate(&r), state(DENIED), "the user gives it away");
+    let mut su = db.superuser().await;
+    assert_eq!(
+        counters_match_data(&mut su).await,
+        0,
+        "every counter equals the data"
+    );
+    assert_eq!(
+        int(
+            &mut su,
+            &format!("SELECT count(*) FROM public.assistants WHERE user_id = '{b}'")
+        )
+        .await,
+        1
+    );
+}
+
+/// Promise 12 for the backend's writes (third hostile pass; failed on the
+/// files before): a job that still holds an assistant id from before (a
+/// deleted assistant whose id now names another account's, or a plain
+/// mix-up) assigns it to a number: the number's callers would reach another
+/// account's assistant. A number routes only to its own user's assistant.
+#[tokio::test]
+async fn the_backend_cannot_route_a_number_to_another_users_assistant() {
+    let db = fresh_db(Fixture::Schema);
+    let m = db.sign_up("mallory@example.com").await;
+    let b = db.sign_up("bob@example.com").await;
+    let mut ma = db.connect_as(Actor::User(m)).await;
+    let mallorys: Uuid = sqlx::query_scalar(
+        "INSERT INTO public.assistants (user_id, name) VALUES ($1, 'mallory bot') RETURNING id",
+    )
+    .bind(m)
+    .fetch_one(&mut ma)
+    .await
+    .expect("mallory's assistant");
+    let mut bo = db.connect_as(Actor::User(b)).await;
+    exec_ok(
+        &mut bo,
+        &format!("INSERT INTO public.phone_numbers (user_id, phone_number, friendly_name) VALUES ('{b}', '+15557000055', 'desk')"),
+    )
+    .await;
+    let mut svc = db.connect_as(Actor::Service).await;
+    let r = exec(
+        &mut svc,
+        &format!("UPDATE public.phone_numbers SET verified_at = now(), assigned_assistant_id = '{mallorys}' WHERE user_id = '{b}'"),
+    )
+    .await;
+    assert_eq!(
+        sqlstate(&r),
+        state(Some("23503")),
+        "routed to another account"
+    );
+    let r = exec(
+        &mut svc,
+        &format!("INSERT INTO public.phone_numbers (user_id, phone_number, friendly_name, assigned_assistant_id)
+                  VALUES ('{b}', '+15557000056', 'other', '{mallorys}')"),
+    )
+    .await;
+    assert_eq!(
+        sqlstate(&r),
+        state(Some("23503")),
+        "inserted with another account's assistant"
+    );
+    // The backend's own, correct assignment still works.
+    let bobs: Uuid = sqlx::query_scalar(
+        "INSERT INTO public.assistants (user_id, name) VALUES ($1, 'bob bot') RETURNING id",
+    )
+    .bind(b)
+    .fetch_one(&mut bo)
+    .await
+    .expect("bob's assistant");
+    let n = exec_ok(
+        &mut svc,
+        &format!("UPDATE public.phone_numbers SET verified_at = now(), assigned_assistant_id = '{bobs}' WHERE user_id = '{b}'"),
+    )
+    .await;
+    assert_eq!(n, 1);
+}
+
 #[tokio::test]
 async fn users_cannot_disable_triggers_or_plant_objects() {
     let db = fresh_db(Fixture::Schema);
