@@ -357,7 +357,8 @@ BEGIN
   END IF;
   -- (Inserted rows naming a deleted assistant are fixed per statement by
   -- track_call_usage_insert(); the foreign key is checked at commit.)
-  NEW.counted_duration_seconds := CASE WHEN NEW.status = 'completed' THEN coalesce(NEW.duration_seconds, 0) END;
+  -- A negative duration counts nothing (promise 4: usage is never lowered by a bad event).
+  NEW.counted_duration_seconds := CASE WHEN NEW.status = 'completed' THEN greatest(coalesce(NEW.duration_seconds, 0), 0) END;
   RETURN NEW;
 END
 $$;
@@ -619,7 +620,15 @@ BEGIN
     NEW.duration_seconds := OLD.duration_seconds;
     NEW.ended_at := OLD.ended_at;
   END IF;
-  NEW.counted_duration_seconds := CASE WHEN NEW.status = 'completed' THEN coalesce(NEW.duration_seconds, 0)
+  -- A completion event without a duration (VAPI's status-only "ended"
+  -- event), or with a negative one, brings no new duration: a call already
+  -- completed keeps the one it has (promises 4, 10: usage is not erased by
+  -- a replayed or partial event). A positive one corrects it.
+  IF NEW.status = 'completed' AND OLD.status = 'completed'
+     AND (NEW.duration_seconds IS NULL OR NEW.duration_seconds < 0) THEN
+    NEW.duration_seconds := OLD.duration_seconds;
+  END IF;
+  NEW.counted_duration_seconds := CASE WHEN NEW.status = 'completed' THEN greatest(coalesce(NEW.duration_seconds, 0), 0)
                                        ELSE OLD.counted_duration_seconds END;
   -- (set_updated_at does not fire for the rows this trigger handles.)
   NEW.updated_at := pg_catalog.now();

@@ -106,13 +106,13 @@ pub const REVISIONS: &[Revision] = &[
         version: 4,
         name: "call-logs-schema.sql",
         release: "0.3.0",
-        checksum: "671f2981fa8aefb26aa39c15a98bd0d17004342170f4f899f442e09a2e0a6785",
+        checksum: "d6f070a5bfda8452e6cb80ad5b3a30d9bed1a69c39a875a5b20264dbb22615de",
     },
     Revision {
         version: 5,
         name: "missing-tables-schema.sql",
         release: "0.3.0",
-        checksum: "153a77c592a1eaf520b66a787e4638d62dd12fabc43fa8b2bd684ce3a9599b5c",
+        checksum: "be7f6618fe591470d07f9c94bc0721c08f4bfe1fd6e89416b07a69716c4d847c",
     },
 ];
 

@@ -561,6 +561,75 @@ async fn the_backend_cannot_route_a_number_to_another_users_assistant() {
     assert_eq!(n, 1);
 }
 
+/// Promises 4 and 10 (third hostile pass; failed on the files before): the
+/// webhook's upsert replays a call's completion without a duration (VAPI's
+/// status-only "ended" event) or with a negative one: that erased the call's
+/// seconds (300 to 0, a -300 audit row) and reopened a demo's minutes.
+#[tokio::test]
+async fn a_completion_replayed_without_a_duration_keeps_the_usage() {
+    let db = fresh_db(Fixture::Schema);
+    let u = db.sign_up("user@example.com").await;
+    let mut svc = db.connect_as(Actor::Service).await;
+    webhook(&mut svc, u, None, "call-1", "completed", 300)
+        .await
+        .expect("the completion");
+    for duration in [None, Some(-300)] {
+        sqlx::query(
+            "INSERT INTO public.call_logs (user_id, vapi_call_id, status, duration_seconds, ended_at)
+             VALUES ($1, 'call-1', 'completed', $2, now())
+             ON CONFLICT (vapi_call_id) DO UPDATE SET status = excluded.status,
+               duration_seconds = excluded.duration_seconds, ended_at = excluded.ended_at",
+        )
+        .bind(u)
+        .bind(duration)
+        .execute(&mut svc)
+        .await
+        .expect("the replayed event");
+    }
+    let mut su = db.superuser().await;
+    assert_eq!(
+        int(
+            &mut su,
+            &format!("SELECT used_call_time_seconds::bigint FROM public.user_limits WHERE user_id = '{u}'")
+        )
+        .await,
+        300
+    );
+    assert_eq!(
+        int(
+            &mut su,
+            "SELECT duration_seconds::bigint FROM public.call_logs WHERE vapi_call_id = 'call-1'"
+        )
+        .await,
+        300
+    );
+    assert_eq!(
+        int(
+            &mut su,
+            &format!(
+                "SELECT sum(call_time_change_seconds)::bigint FROM public.usage_logs WHERE user_id = '{u}'"
+            )
+        )
+        .await,
+        300,
+        "the audit trail adds up to the usage"
+    );
+    assert_eq!(counters_match_data(&mut su).await, 0);
+    // A first completion with a negative duration counts nothing.
+    webhook(&mut svc, u, None, "call-2", "completed", -50)
+        .await
+        .expect("a bad event");
+    assert_eq!(
+        int(
+            &mut su,
+            &format!("SELECT used_call_time_seconds::bigint FROM public.user_limits WHERE user_id = '{u}'")
+        )
+        .await,
+        300
+    );
+    assert_eq!(counters_match_data(&mut su).await, 0);
+}
+
 #[tokio::test]
 async fn users_cannot_disable_triggers_or_plant_objects() {
     let db = fresh_db(Fixture::Schema);
