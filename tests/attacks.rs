@@ -12,34 +12,9 @@ use common::*;
 use sqlx::{Connection, Executor, PgConnection};
 use uuid::Uuid;
 
-const DENIED: Option<&str> = Some("42501");
-const FROZEN: Option<&str> = Some("VX002");
-
 // ---------------------------------------------------------------------------
 // helpers
 // ---------------------------------------------------------------------------
-
-/// The directory whose five files the attacks run against (default `sql`).
-fn sql_dir() -> String {
-    std::env::var("VMX_ATTACK_SQL_DIR").unwrap_or_else(|_| "sql".into())
-}
-
-/// A database with the five files of `sql_dir()` applied by the admin role.
-fn schema_db() -> TestDb {
-    let dir = sql_dir();
-    if dir == "sql" {
-        return fresh_db(Fixture::Schema);
-    }
-    let db = fresh_db(Fixture::Compat);
-    apply_files(&db, &dir);
-    db
-}
-
-fn apply_files(db: &TestDb, dir: &str) {
-    for file in files() {
-        db.apply(&file_in(dir, file), Some(ADMIN));
-    }
-}
 
 /// The user's recorded usage, as the dashboard reads it.
 async fn used(su: &mut PgConnection, user: Uuid) -> i64 {
@@ -77,7 +52,7 @@ async fn raise_limit(db: &TestDb, user: Uuid, n: i32) {
 
 #[tokio::test]
 async fn deleting_and_recreating_an_assistant_does_not_erase_usage() {
-    let db = schema_db();
+    let db = attack_db();
     let a = db.sign_up("alice@example.com").await;
     let first = own_assistant(&db, a, "first").await;
     let mut svc = db.connect_as(Actor::Service).await;
@@ -143,7 +118,7 @@ async fn own_assistant_or_service(db: &TestDb, user: Uuid) -> Uuid {
 
 #[tokio::test]
 async fn webhook_after_the_assistant_was_deleted_mid_call_records_and_counts_the_call() {
-    let db = schema_db();
+    let db = attack_db();
     let a = db.sign_up("alice@example.com").await;
     let asst = own_assistant(&db, a, "bot").await;
     let mut svc = db.connect_as(Actor::Service).await;
@@ -184,7 +159,7 @@ async fn webhook_after_the_assistant_was_deleted_mid_call_records_and_counts_the
 
 #[tokio::test]
 async fn expired_demo_can_create_no_assistant_and_no_phone_number() {
-    let db = schema_db();
+    let db = attack_db();
     let a = db.sign_up("alice@example.com").await;
     let b = db.sign_up("bob@example.com").await;
     let mut svc = db.connect_as(Actor::Service).await;
@@ -255,7 +230,7 @@ async fn expired_demo_can_create_no_assistant_and_no_phone_number() {
 
 #[tokio::test]
 async fn squatting_a_phone_number_neither_blocks_its_owner_nor_reveals_it() {
-    let db = schema_db();
+    let db = attack_db();
     let a = db.sign_up("mallory@example.com").await;
     let b = db.sign_up("bob@example.com").await;
     let mut svc = db.connect_as(Actor::Service).await;
@@ -299,7 +274,7 @@ async fn squatting_a_phone_number_neither_blocks_its_owner_nor_reveals_it() {
     )
     .await;
     assert!(
-        block.is_err() || sql_dir() != "sql",
+        block.is_err() || attack_sql_dir() != "sql",
         "a block of 1,000 claims: {block:?}"
     );
     exec_ok(
@@ -347,7 +322,7 @@ async fn squatting_a_phone_number_neither_blocks_its_owner_nor_reveals_it() {
 
 #[tokio::test]
 async fn users_cannot_write_provider_ids_so_cannot_squat_or_probe_them() {
-    let db = schema_db();
+    let db = attack_db();
     let a = db.sign_up("mallory@example.com").await;
     let b = db.sign_up("bob@example.com").await;
     raise_limit(&db, a, 5).await;
@@ -444,7 +419,7 @@ async fn own_assistant_as_service(svc: &mut PgConnection, user: Uuid) -> Result<
 
 #[tokio::test]
 async fn choosing_another_accounts_row_id_neither_fails_nor_reveals_it() {
-    let db = schema_db();
+    let db = attack_db();
     let a = db.sign_up("mallory@example.com").await;
     let b = db.sign_up("bob@example.com").await;
     let b_asst = own_assistant(&db, b, "bot").await;
@@ -521,7 +496,7 @@ async fn can_use_the_app(db: &TestDb, user: Uuid) {
 
 #[tokio::test]
 async fn sign_up_with_an_address_another_account_gave_up_gets_its_rows() {
-    let db = schema_db();
+    let db = attack_db();
     let a = db.sign_up("alice@example.com").await;
     let mut su = db.superuser().await;
     exec_ok(
@@ -548,7 +523,7 @@ async fn sign_up_with_an_address_another_account_gave_up_gets_its_rows() {
 
 #[tokio::test]
 async fn phone_only_sign_up_gets_its_rows() {
-    let db = schema_db();
+    let db = attack_db();
     let mut su = db.superuser().await;
     let p: Uuid =
         sqlx::query_scalar("INSERT INTO auth.users (phone) VALUES ('+15557770000') RETURNING id")
@@ -570,7 +545,7 @@ async fn users_present_before_the_files_are_applied_get_their_rows() {
     .await
     .expect("users before the schema");
     drop(su);
-    apply_files(&db, &sql_dir());
+    apply_files(&db, &attack_sql_dir());
     for id in ids {
         can_use_the_app(&db, id).await;
     }
@@ -616,7 +591,7 @@ async fn run_retrying(
 /// the backend completes calls, round after round; after each round every
 /// counter must equal the data.
 async fn storm(isolation: &'static str) {
-    let db = schema_db();
+    let db = attack_db();
     let a = db.sign_up("alice@example.com").await;
     raise_limit(&db, a, 1000).await;
     let keep = own_assistant(&db, a, "keep").await;
@@ -685,7 +660,7 @@ async fn storm(isolation: &'static str) {
 /// then the first commits. Returns the rounds after which current_assistants
 /// differed from the data.
 async fn insert_meets_delete(isolation: &'static str) -> Vec<String> {
-    let db = schema_db();
+    let db = attack_db();
     let a = db.sign_up("alice@example.com").await;
     raise_limit(&db, a, 1000).await;
     for n in 0..4 {

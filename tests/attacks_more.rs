@@ -9,28 +9,6 @@ use common::*;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-const DENIED: Option<&str> = Some("42501");
-const FROZEN: Option<&str> = Some("VX002");
-
-/// The directory whose five files the tests of holes closed in 0.3.0 run
-/// against (default `sql`; `sql/releases/0.2.0` shows them open).
-fn sql_dir() -> String {
-    std::env::var("VMX_ATTACK_SQL_DIR").unwrap_or_else(|_| "sql".into())
-}
-
-/// A database with the five files of `sql_dir()` applied by the admin role.
-fn schema_db() -> TestDb {
-    let dir = sql_dir();
-    if dir == "sql" {
-        return fresh_db(Fixture::Schema);
-    }
-    let db = fresh_db(Fixture::Compat);
-    for file in files() {
-        db.apply(&file_in(&dir, file), Some(ADMIN));
-    }
-    db
-}
-
 fn state(s: Option<&str>) -> Option<String> {
     s.map(String::from)
 }
@@ -231,7 +209,7 @@ async fn expired_demo_cannot_swap_its_phone_number_for_a_new_one() {
 /// a signed-in user gets a server-generated id, held or free alike.
 #[tokio::test]
 async fn returning_does_not_reveal_that_a_chosen_row_id_is_held() {
-    let db = schema_db();
+    let db = attack_db();
     let m = db.sign_up("mallory@example.com").await;
     let b = db.sign_up("bob@example.com").await;
     let mut bo = db.connect_as(Actor::User(b)).await;
@@ -299,7 +277,7 @@ async fn returning_does_not_reveal_that_a_chosen_row_id_is_held() {
 /// user whatever the value; NULL or the unchanged value still pass).
 #[tokio::test]
 async fn users_cannot_write_vapi_credential_id() {
-    let db = schema_db();
+    let db = attack_db();
     let a = db.sign_up("mallory@example.com").await;
     let b = db.sign_up("bob@example.com").await;
     let mut svc = db.connect_as(Actor::Service).await;
@@ -363,7 +341,7 @@ async fn users_cannot_write_vapi_credential_id() {
 #[tokio::test]
 async fn pending_phone_number_claims_are_capped_by_plan() {
     const CAPPED: Option<&str> = Some("VX003");
-    let db = schema_db();
+    let db = attack_db();
     let a = db.sign_up("mallory@example.com").await;
     let b = db.sign_up("bob@example.com").await;
     let mut ma = db.connect_as(Actor::User(a)).await;

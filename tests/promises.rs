@@ -18,7 +18,6 @@ const TABLES: [(&str, &str); 7] = [
     ("call_analytics", "user_id"),
 ];
 
-const DENIED: Option<&str> = Some("42501");
 const LIMIT: Option<&str> = Some("VX001");
 
 // ---------------------------------------------------------------------------

@@ -120,6 +120,36 @@ pub fn file_in(dir: &str, file: &str) -> String {
     }
 }
 
+/// SQLSTATE of a refused write (RLS, a revoked privilege, a guard trigger).
+pub const DENIED: Option<&str> = Some("42501");
+/// SQLSTATE of an expired demo's insert (promise 11).
+pub const FROZEN: Option<&str> = Some("VX002");
+
+/// The directory whose five files the attack tests run against: `sql`, or
+/// an earlier release's kept texts (`VMX_ATTACK_SQL_DIR=sql/releases/0.2.0`)
+/// to show that an attack succeeded there.
+pub fn attack_sql_dir() -> String {
+    std::env::var("VMX_ATTACK_SQL_DIR").unwrap_or_else(|_| "sql".into())
+}
+
+/// The five files of `dir` applied by the admin role, in vmx's order.
+pub fn apply_files(db: &TestDb, dir: &str) {
+    for file in files() {
+        db.apply(&file_in(dir, file), Some(ADMIN));
+    }
+}
+
+/// A database with the five files of `attack_sql_dir()` applied by the admin role.
+pub fn attack_db() -> TestDb {
+    let dir = attack_sql_dir();
+    if dir == "sql" {
+        return fresh_db(Fixture::Schema);
+    }
+    let db = fresh_db(Fixture::Compat);
+    apply_files(&db, &dir);
+    db
+}
+
 /// The five files in the order vmx applies them (the embedded catalogue's order).
 pub fn files() -> Vec<&'static str> {
     vmx::catalog::migrations().iter().map(|m| m.name).collect()
