@@ -9,39 +9,8 @@
 mod common;
 use common::*;
 use sqlx::{Connection, PgConnection};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use uuid::Uuid;
-
-/// The backend pid of `conn`.
-async fn pid(conn: &mut PgConnection) -> i32 {
-    sqlx::query_scalar("SELECT pg_backend_pid()")
-        .fetch_one(conn)
-        .await
-        .expect("pid")
-}
-
-/// Waits until backend `pid` waits for a lock (or `done` says it finished).
-async fn until_waiting(db: &TestDb, pid: i32, done: impl Fn() -> bool) {
-    let mut su = db.superuser().await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let waiting: bool = sqlx::query_scalar(
-            "SELECT coalesce(bool_or(wait_event_type = 'Lock'), false) FROM pg_stat_activity WHERE pid = $1",
-        )
-        .bind(pid)
-        .fetch_one(&mut su)
-        .await
-        .expect("pg_stat_activity");
-        if waiting || done() {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "backend {pid} never waited for a lock"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 /// Every counter of `user` equals the data.
 async fn counters_of(su: &mut PgConnection, user: Uuid) -> (i64, i64, i64, i64) {
@@ -128,14 +97,15 @@ async fn deleting_a_phone_number_mid_call_loses_no_call() {
     );
 }
 
-/// Promises 10 and 14: Mallory deletes her assistant while its calls are
-/// being detached (a backend job holds one of them) and a webhook completes a
-/// call on that assistant. The delete and the webhook lock the same two rows
-/// (the assistant, Mallory's limits): taken in opposite orders, one of them
-/// dies in a deadlock (40P01) and the call is lost. Both must succeed, and the
-/// call must count.
-#[tokio::test]
-async fn a_webhook_racing_the_users_assistant_delete_is_recorded() {
+/// Mallory's assistant, with the calls `before` (VAPI id, status), is
+/// deleted while a backend job holds the call `old-0`: the deletion detaches
+/// the calls in index order, so it waits there, mid-statement, holding the
+/// assistant. Meanwhile a webhook completes the call `live` (300 s), then the
+/// job ends. Returns the database, Mallory, and the SQLSTATEs of her delete
+/// and of the webhook.
+async fn delete_while_a_webhook_completes(
+    before: &[(&str, &str)],
+) -> (TestDb, Uuid, Option<String>, Option<String>) {
     let db = fresh_db(Fixture::Schema);
     let m = db.sign_up("mallory@example.com").await;
     let mut ma = db.connect_as(Actor::User(m)).await;
@@ -147,13 +117,11 @@ async fn a_webhook_racing_the_users_assistant_delete_is_recorded() {
     .await
     .expect("assistant");
     let mut svc = db.connect_as(Actor::Service).await;
-    for n in 0..3 {
-        webhook(&mut svc, m, assistant, &format!("old-{n}"), "no-answer", 0)
+    for (call, status) in before {
+        webhook(&mut svc, m, assistant, call, status, 0)
             .await
-            .expect("earlier calls");
+            .expect("an earlier event");
     }
-    // A backend job holds one of the assistant's calls: the user's delete
-    // then waits, mid-statement, holding the assistant.
     let mut job = db.superuser().await;
     let mut job_tx = job.begin().await.expect("begin");
     exec_ok(
@@ -161,23 +129,42 @@ async fn a_webhook_racing_the_users_assistant_delete_is_recorded() {
         "SELECT 1 FROM public.call_logs WHERE vapi_call_id = 'old-0' FOR UPDATE",
     )
     .await;
-
-    let mallory_pid = pid(&mut ma).await;
+    let mallory_pid = backend_pid(&mut ma).await;
     let delete = tokio::spawn(async move {
         let r = exec(&mut ma, "DELETE FROM public.assistants").await;
         sqlstate(&r)
     });
-    until_waiting(&db, mallory_pid, || delete.is_finished()).await;
+    waits_for_a_lock(&db, mallory_pid, Duration::from_secs(30), || {
+        delete.is_finished()
+    })
+    .await;
 
-    let svc_pid = pid(&mut svc).await;
+    let svc_pid = backend_pid(&mut svc).await;
     let hook = tokio::spawn(async move {
         let r = webhook(&mut svc, m, assistant, "live", "completed", 300).await;
         sqlstate(&r)
     });
-    until_waiting(&db, svc_pid, || hook.is_finished()).await;
+    waits_for_a_lock(&db, svc_pid, Duration::from_secs(30), || hook.is_finished()).await;
 
     job_tx.commit().await.expect("the job ends");
     let (deleted, hooked) = (delete.await.expect("delete"), hook.await.expect("hook"));
+    (db, m, deleted, hooked)
+}
+
+/// Promises 10 and 14: Mallory deletes her assistant while its calls are
+/// being detached (a backend job holds one of them) and a webhook inserts a
+/// completed call on that assistant. The delete and the webhook lock the same
+/// two rows (the assistant, Mallory's limits): taken in opposite orders, one
+/// of them dies in a deadlock (40P01) and the call is lost. Both must
+/// succeed, and the call must count.
+#[tokio::test]
+async fn a_webhook_racing_the_users_assistant_delete_is_recorded() {
+    let before = [
+        ("old-0", "no-answer"),
+        ("old-1", "no-answer"),
+        ("old-2", "no-answer"),
+    ];
+    let (db, m, deleted, hooked) = delete_while_a_webhook_completes(&before).await;
     assert_eq!(deleted, None, "Mallory's delete");
     assert_eq!(hooked, None, "the webhook");
     let mut su = db.superuser().await;
@@ -188,54 +175,14 @@ async fn a_webhook_racing_the_users_assistant_delete_is_recorded() {
 
 /// Promises 10 and 14, the other half: the webhook completes a call that is
 /// already in progress (its row is the webhook's to update) while the
-/// assistant's deletion waits to detach that very row: the webhook holds the
-/// call and wants the assistant, the deletion holds the assistant and wants
-/// the call. Both must succeed, the call counted for Mallory.
+/// assistant's deletion waits to detach that very row (it reaches it after
+/// `old-0`): the webhook holds the call and wants the assistant, the deletion
+/// holds the assistant and wants the call. Both must succeed, the call
+/// counted for Mallory.
 #[tokio::test]
 async fn completing_a_live_call_while_its_assistant_is_deleted_is_recorded() {
-    let db = fresh_db(Fixture::Schema);
-    let m = db.sign_up("mallory@example.com").await;
-    let mut ma = db.connect_as(Actor::User(m)).await;
-    let assistant: Uuid = sqlx::query_scalar(
-        "INSERT INTO public.assistants (user_id, name) VALUES ($1, 'bot') RETURNING id",
-    )
-    .bind(m)
-    .fetch_one(&mut ma)
-    .await
-    .expect("assistant");
-    let mut svc = db.connect_as(Actor::Service).await;
-    webhook(&mut svc, m, assistant, "old-0", "no-answer", 0)
-        .await
-        .expect("an earlier call");
-    webhook(&mut svc, m, assistant, "live", "in_progress", 0)
-        .await
-        .expect("the live call starts");
-    // The deletion detaches the calls in index order: it waits at the
-    // earlier call, which a backend job holds, before it reaches the live one.
-    let mut job = db.superuser().await;
-    let mut job_tx = job.begin().await.expect("begin");
-    exec_ok(
-        &mut job_tx,
-        "SELECT 1 FROM public.call_logs WHERE vapi_call_id = 'old-0' FOR UPDATE",
-    )
-    .await;
-    let mallory_pid = pid(&mut ma).await;
-    let delete = tokio::spawn(async move {
-        let r = exec(&mut ma, "DELETE FROM public.assistants").await;
-        sqlstate(&r)
-    });
-    until_waiting(&db, mallory_pid, || delete.is_finished()).await;
-
-    // The completion: takes the live call's row, then needs the assistant.
-    let svc_pid = pid(&mut svc).await;
-    let hook = tokio::spawn(async move {
-        let r = webhook(&mut svc, m, assistant, "live", "completed", 300).await;
-        sqlstate(&r)
-    });
-    until_waiting(&db, svc_pid, || hook.is_finished()).await;
-
-    job_tx.commit().await.expect("the job ends");
-    let (deleted, hooked) = (delete.await.expect("delete"), hook.await.expect("hook"));
+    let before = [("old-0", "no-answer"), ("live", "in_progress")];
+    let (db, m, deleted, hooked) = delete_while_a_webhook_completes(&before).await;
     assert_eq!(hooked, None, "the webhook");
     assert_eq!(deleted, None, "Mallory's delete");
     let mut su = db.superuser().await;
@@ -284,7 +231,7 @@ async fn the_backends_recount_beside_a_users_insert_leaves_the_count_exact() {
     .await;
 
     let mut svc = db.connect_as(Actor::Service).await;
-    let svc_pid = pid(&mut svc).await;
+    let svc_pid = backend_pid(&mut svc).await;
     let sync = tokio::spawn(async move {
         let r = exec(
             &mut svc,
@@ -293,9 +240,9 @@ async fn the_backends_recount_beside_a_users_insert_leaves_the_count_exact() {
         .await;
         sqlstate(&r)
     });
-    until_waiting(&db, svc_pid, || sync.is_finished()).await;
+    waits_for_a_lock(&db, svc_pid, Duration::from_secs(30), || sync.is_finished()).await;
 
-    let user_pid = pid(&mut user).await;
+    let user_pid = backend_pid(&mut user).await;
     let insert = tokio::spawn(async move {
         let r = exec(
             &mut user,
@@ -305,7 +252,10 @@ async fn the_backends_recount_beside_a_users_insert_leaves_the_count_exact() {
         sqlstate(&r)
     });
     // Without a lock shared with the recount, the insert commits now.
-    until_waiting(&db, user_pid, || insert.is_finished()).await;
+    waits_for_a_lock(&db, user_pid, Duration::from_secs(30), || {
+        insert.is_finished()
+    })
+    .await;
 
     hold.commit().await.expect("release call_logs");
     assert_eq!(sync.await.expect("sync"), None);

@@ -598,10 +598,7 @@ async fn concurrent_first_assistants_for_one_user_let_exactly_one_through() {
     let mut two = db.connect_as(Actor::User(a)).await;
     exec_ok(&mut one, "BEGIN").await;
     exec_ok(&mut two, "BEGIN").await;
-    let two_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
-        .fetch_one(&mut two)
-        .await
-        .expect("pid of the second connection");
+    let two_pid = backend_pid(&mut two).await;
     exec_ok(
         &mut one,
         &format!("INSERT INTO public.assistants (user_id, name) VALUES ('{a}', 'one')"),
@@ -620,29 +617,15 @@ async fn concurrent_first_assistants_for_one_user_let_exactly_one_through() {
     });
     // Proceed only once the second backend is seen waiting on a lock held by
     // the first transaction; an insert that never waits fails here.
-    let mut su = db.superuser().await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        if second.is_finished() {
-            let r = second.await.expect("task");
-            panic!("the second insert finished without waiting for the first transaction: {r:?}");
-        }
-        let waiting: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock')",
-        )
-        .bind(two_pid)
-        .fetch_one(&mut su)
-        .await
-        .expect("read pg_stat_activity");
-        if waiting {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the second insert (pid {two_pid}) never waited on a lock held by the first transaction"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    if !waits_for_a_lock(&db, two_pid, Duration::from_secs(10), || {
+        second.is_finished()
+    })
+    .await
+    {
+        let r = second.await.expect("task");
+        panic!("the second insert finished without waiting for the first transaction: {r:?}");
     }
+    let mut su = db.superuser().await;
     exec_ok(&mut one, "COMMIT").await;
     let r = tokio::time::timeout(Duration::from_secs(20), second)
         .await

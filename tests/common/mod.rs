@@ -120,6 +120,46 @@ pub fn file_in(dir: &str, file: &str) -> String {
     }
 }
 
+/// The backend pid of `conn`.
+pub async fn backend_pid(conn: &mut PgConnection) -> i32 {
+    sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(conn)
+        .await
+        .expect("pg_backend_pid()")
+}
+
+/// Waits (`within` at most) until backend `pid` waits for a lock — `true` —
+/// or `finished` says the work it runs ended without waiting — `false`.
+pub async fn waits_for_a_lock(
+    db: &TestDb,
+    pid: i32,
+    within: std::time::Duration,
+    finished: impl Fn() -> bool,
+) -> bool {
+    let mut su = db.superuser().await;
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let waiting: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock')",
+        )
+        .bind(pid)
+        .fetch_one(&mut su)
+        .await
+        .expect("read pg_stat_activity");
+        if waiting {
+            return true;
+        }
+        if finished() {
+            return false;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "backend {pid} neither waited for a lock nor finished"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// SQLSTATE of a refused write (RLS, a revoked privilege, a guard trigger).
 pub const DENIED: Option<&str> = Some("42501");
 /// SQLSTATE of an expired demo's insert (promise 11).
