@@ -634,6 +634,14 @@ pub const REQUEST_ROLES: &[&str] = &["anon", "authenticated"];
 /// in file order (files 4 and 5 carry identical Option B copies). `None` when
 /// no file defines it with a dollar-quoted body.
 pub fn function_body(signature: &str) -> Option<&'static str> {
+    function_definition(signature).map(|(_, body)| body)
+}
+
+/// The embedded file that last defines the function of `public` with this
+/// signature's name, and the body it gives it (see [`function_body`]).
+pub fn function_definition(
+    signature: &str,
+) -> Option<(&'static crate::catalog::Migration, &'static str)> {
     let name = signature.split('(').next()?;
     let headers = [
         format!("CREATE OR REPLACE FUNCTION public.{name}("),
@@ -646,7 +654,7 @@ pub fn function_body(signature: &str) -> Option<&'static str> {
                 .iter()
                 .filter_map(|h| m.sql.rfind(h.as_str()))
                 .max()?;
-            dollar_quoted_after(&m.sql[at..])
+            dollar_quoted_after(&m.sql[at..]).map(|body| (m, body))
         })
         .next_back()
 }

@@ -149,15 +149,8 @@ impl Progress for HumanProgress {
     }
 
     fn file_failed(&mut self, migration: &'static Migration, notices: &[ServerNotice]) {
-        self.files.push(serde_json::json!({
-            "version": migration.version,
-            "name": migration.name,
-            "checksum": migration.checksum,
-            "state": "failed",
-            "from_release": null,
-            "execution_ms": null,
-            "notices": notices,
-        }));
+        self.files
+            .push(file_json(migration, "failed", None, None, notices));
         if self.json {
             return;
         }
@@ -196,13 +189,30 @@ fn step_label(step: &Step) -> String {
 
 /// One file's step as JSON.
 pub fn outcome_json(o: &Outcome) -> serde_json::Value {
+    file_json(
+        o.migration,
+        o.step.id(),
+        o.step.from_release(),
+        o.execution_ms,
+        &o.notices,
+    )
+}
+
+/// One file's entry in `files[]`, whatever became of it.
+fn file_json(
+    migration: &Migration,
+    state: &str,
+    from_release: Option<&str>,
+    execution_ms: Option<i64>,
+    notices: &[ServerNotice],
+) -> serde_json::Value {
     serde_json::json!({
-        "version": o.migration.version,
-        "name": o.migration.name,
-        "checksum": o.migration.checksum,
-        "state": o.step.id(),
-        "from_release": o.step.from_release(),
-        "execution_ms": o.execution_ms,
-        "notices": o.notices,
+        "version": migration.version,
+        "name": migration.name,
+        "checksum": migration.checksum,
+        "state": state,
+        "from_release": from_release,
+        "execution_ms": execution_ms,
+        "notices": notices,
     })
 }

@@ -347,10 +347,8 @@ pub fn function_body(cat: &Catalog) -> Vec<CheckResult> {
             Some(if got.sha256 == want {
                 CheckId::FunctionBody.pass(target, "body as the schema files define it")
             } else {
-                let file = crate::catalog::migrations()
-                    .iter()
-                    .rfind(|m| m.sql.contains(&format!("FUNCTION public.{}", spec.signature.split('(').next().unwrap_or_default())))
-                    .map_or("the file that defines it", |m| m.name);
+                let file = expect::function_definition(spec.signature)
+                    .map_or("the file that defines it", |(m, _)| m.name);
                 CheckId::FunctionBody.fail(
                     target,
                     "its body differs from the one the schema files define (changed by hand?): what it does is no longer what the promises were proven with",
