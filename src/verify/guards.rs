@@ -80,12 +80,14 @@ SELECT json_build_object(
       'schema', n.nspname, 'table', c.relname, 'name', r.rulename,
       'event', CASE r.ev_type WHEN '1' THEN 'SELECT' WHEN '2' THEN 'UPDATE' WHEN '3' THEN 'INSERT' ELSE 'DELETE' END,
       'instead', r.is_instead) ORDER BY n.nspname, c.relname, r.rulename), '[]')
-    FROM (SELECT r.ev_class, r.rulename, r.ev_type, r.is_instead
-          FROM pg_catalog.pg_rewrite r
-          -- Alone first: an index-only scan of (ev_class, rulename) once the
-          -- catalog is vacuumed, never the rule trees of every view.
-          WHERE r.rulename <> '_RETURN'
-          OFFSET 0) r
+    FROM (SELECT k.ev_class, k.rulename
+          FROM pg_catalog.pg_rewrite k
+          -- Alone first, and only the key: an index-only scan of (ev_class,
+          -- rulename) once the catalog is vacuumed, never the rule trees of
+          -- every view; the few rules found are read after.
+          WHERE k.rulename <> '_RETURN'
+          OFFSET 0) k
+    JOIN pg_catalog.pg_rewrite r ON r.ev_class = k.ev_class AND r.rulename = k.rulename
     JOIN pg_catalog.pg_class c ON c.oid = r.ev_class
     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
     WHERE r.rulename <> '_RETURN'
