@@ -575,6 +575,10 @@ pub const DEFAULTS: &[(&str, &str, &str)] = &[
     ("user_limits", "max_call_time_seconds", "600"),
     ("user_limits", "current_assistants", "0"),
     ("user_limits", "used_call_time_seconds", "0"),
+    // Usage and the latest-calls order add these up and sort by them.
+    ("assistants", "total_call_duration_seconds", "0"),
+    ("call_logs", "duration_seconds", "0"),
+    ("call_logs", "started_at", "now()"),
 ];
 
 /// CHECK constraints that restrict a column to a set of values: (table, column, values).
@@ -659,6 +663,38 @@ pub fn function_definition(
         .next_back()
 }
 
+/// The statement that the embedded files last create this trigger with (file
+/// order; `CREATE OR REPLACE TRIGGER name … ON schema.table …`), its comments
+/// dropped and its spacing collapsed, as `CREATE TRIGGER …`: what
+/// `pg_get_triggerdef` prints for it, up to spacing, parentheses and casts.
+pub fn trigger_definition(spec: &TriggerSpec) -> Option<String> {
+    let header = format!("CREATE OR REPLACE TRIGGER {}", spec.name);
+    let on = format!(" ON {}.{} ", spec.schema, spec.table);
+    crate::catalog::migrations()
+        .iter()
+        .filter_map(|m| {
+            m.sql
+                .match_indices(header.as_str())
+                .filter_map(|(at, _)| {
+                    let rest = &m.sql[at..];
+                    let statement = &rest[..rest.find(';')?];
+                    let text: Vec<&str> = statement
+                        .lines()
+                        .map(|l| l.split("--").next().unwrap_or(""))
+                        .flat_map(str::split_whitespace)
+                        .collect();
+                    let text = format!("{} ", text.join(" "));
+                    let name_ends = text[header.len()..].starts_with(' ');
+                    (name_ends && text.contains(&on)).then(|| {
+                        text.trim_end()
+                            .replacen("CREATE OR REPLACE TRIGGER", "CREATE TRIGGER", 1)
+                    })
+                })
+                .last()
+        })
+        .next_back()
+}
+
 /// The first dollar-quoted string in `sql`, without its quotes.
 fn dollar_quoted_after(sql: &str) -> Option<&str> {
     let bytes = sql.as_bytes();
@@ -718,6 +754,19 @@ mod function_body_tests {
                 f.signature
             );
             assert_eq!(function_body_sha256(f.signature).unwrap().len(), 64);
+        }
+    }
+
+    #[test]
+    fn every_trigger_of_the_spec_has_its_statement_in_the_files() {
+        for t in TRIGGERS {
+            let d = trigger_definition(t).unwrap_or_else(|| panic!("{}", t.name));
+            assert!(
+                d.starts_with(&format!("CREATE TRIGGER {} ", t.name))
+                    && d.contains(&format!(" ON {}.{} ", t.schema, t.table))
+                    && d.ends_with(&format!("EXECUTE FUNCTION public.{}()", t.function)),
+                "{d}"
+            );
         }
     }
 

@@ -161,6 +161,9 @@ pub struct Trigger {
     /// `pg_trigger.tgtype` bits.
     pub tgtype: i32,
     pub function: String,
+    /// As `pg_get_triggerdef` prints it (schema-qualified): events, columns,
+    /// WHEN, transition tables and the function with its schema.
+    pub definition: String,
 }
 
 impl Trigger {
@@ -197,7 +200,8 @@ pub struct ForeignKey {
     pub references: String,
     /// `pg_constraint.confdeltype`: a no action, r restrict, c cascade, n set null, d set default.
     pub on_delete: String,
-    /// None of its (internal) triggers is disabled.
+    /// Every one of its (internal) triggers fires in normal sessions (none
+    /// disabled, none ENABLE REPLICA or ALWAYS).
     pub enforced: bool,
 }
 
@@ -226,6 +230,9 @@ pub struct Index {
     pub unique: bool,
     /// Has a WHERE clause.
     pub partial: bool,
+    /// Valid, ready and live: complete, maintained and usable by queries and
+    /// `ON CONFLICT` (a failed `CREATE INDEX CONCURRENTLY` leaves one that is not).
+    pub valid: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -249,10 +256,23 @@ impl Function {
         format!("{}.{}", self.schema, self.signature)
     }
     pub fn pins_search_path(&self) -> bool {
+        self.search_path().is_some()
+    }
+    /// The value its `SET search_path` gives, as stored (`""`, `pg_catalog, pg_temp`).
+    pub fn search_path(&self) -> Option<&str> {
         self.config
             .iter()
             .flatten()
-            .any(|c| c.starts_with("search_path="))
+            .find_map(|c| c.strip_prefix("search_path="))
+    }
+    /// Its other `SET` clauses (`session_replication_role=replica`, …).
+    pub fn other_settings(&self) -> Vec<&str> {
+        self.config
+            .iter()
+            .flatten()
+            .filter(|c| !c.starts_with("search_path="))
+            .map(String::as_str)
+            .collect()
     }
 }
 
@@ -260,6 +280,8 @@ impl Function {
 #[derive(Debug, Clone, Deserialize)]
 pub struct Catalog {
     pub auth_users: bool,
+    /// API roles (anon, authenticated) holding SELECT on `auth.users` (or a column of it).
+    pub auth_users_readers: Vec<String>,
     pub history_table: bool,
     /// The schemas the API exposes, and where that list came from.
     pub exposed: Vec<String>,
@@ -345,6 +367,9 @@ kept AS (SELECT set_config('vmx.exposed', coalesce((SELECT string_agg(oid::text,
 api AS (SELECT r AS oid FROM unnest(ARRAY[to_regrole('anon'), to_regrole('authenticated')]::oid[]) r WHERE r IS NOT NULL)
 SELECT json_build_object(
   'auth_users', to_regclass('auth.users') IS NOT NULL,
+  'auth_users_readers', (SELECT coalesce(json_agg(r.rolname ORDER BY r.rolname), '[]') FROM pg_roles r
+                         WHERE r.rolname IN ('anon', 'authenticated') AND to_regclass('auth.users') IS NOT NULL
+                           AND has_any_column_privilege(r.oid, to_regclass('auth.users'), 'SELECT')),
   'history_table', to_regclass('vmx.schema_history') IS NOT NULL,
   'cron', to_regclass('cron.job') IS NOT NULL,
   'cron_readable', to_regclass('cron.job') IS NOT NULL AND has_schema_privilege('cron', 'USAGE')
@@ -411,7 +436,8 @@ SELECT json_build_object(
     )), '[]') FROM rels r),
   'triggers', (SELECT coalesce(json_agg(json_build_object(
       'schema', n.nspname, 'table', c.relname, 'name', t.tgname,
-      'enabled', t.tgenabled, 'tgtype', t.tgtype, 'function', f.proname
+      'enabled', t.tgenabled, 'tgtype', t.tgtype, 'function', f.proname,
+      'definition', pg_get_triggerdef(t.oid)
     ) ORDER BY n.nspname, c.relname, t.tgname), '[]')
     FROM pg_trigger t
     JOIN pg_class c ON c.oid = t.tgrelid
@@ -425,7 +451,7 @@ SELECT json_build_object(
                   JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.num),
       'references', k.confrelid::regclass::text,
       'on_delete', k.confdeltype,
-      'enforced', NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgconstraint = k.oid AND t.tgenabled = 'D')
+      'enforced', NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgconstraint = k.oid AND t.tgenabled <> 'O')
     ) ORDER BY r.relname, k.conname), '[]')
     FROM pg_constraint k JOIN rels r ON r.oid = k.conrelid WHERE k.contype = 'f'),
   'indexes', (SELECT coalesce(json_agg(json_build_object(
@@ -435,7 +461,8 @@ SELECT json_build_object(
       'definition', regexp_replace(pg_get_indexdef(i.indexrelid), '^.* USING ', ''),
       'constraint', EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conrelid = i.indrelid AND k.conindid = i.indexrelid AND k.contype IN ('p', 'u', 'x')),
       'unique', i.indisunique,
-      'partial', i.indpred IS NOT NULL
+      'partial', i.indpred IS NOT NULL,
+      'valid', i.indisvalid AND i.indisready AND i.indislive
     ) ORDER BY r.relname, ic.relname), '[]')
     FROM pg_index i JOIN rels r ON r.oid = i.indrelid JOIN pg_class ic ON ic.oid = i.indexrelid)
 )::text;
@@ -535,7 +562,7 @@ function_candidates AS MATERIALIZED (
   SELECT p.oid FROM pg_catalog.pg_proc p
   WHERE coalesce(p.pronamespace, 0) = ANY ((SELECT oids FROM nsp)::oid[]) AND p.prokind = 'f'
     AND (p.prosecdef OR p.proconfig IS NULL
-         OR NOT ('search_path=""' = ANY (p.proconfig) OR p.proconfig::text LIKE '%search_path=%')
+         OR NOT ('search_path=""' = ANY (p.proconfig) OR p.proconfig::text ~ '[{,"]search_path=')
          OR p.proowner = ANY ((SELECT oids FROM api)::oid[])
          OR (p.pronamespace = 'public'::regnamespace AND p.proname = ANY (ARRAY[{FUNCTIONS}]::name[])))
 )

@@ -18,7 +18,7 @@ pub fn fk_on_delete(cat: &Catalog) -> Vec<CheckResult> {
                 Some(k) if !k.enforced => CheckId::FkOnDelete.fail(
                     target,
                     format!(
-                        "{} is not enforced: its triggers are disabled (ALTER TABLE … DISABLE TRIGGER ALL), so ON DELETE {} does nothing",
+                        "{} is not enforced: its internal triggers are disabled (DISABLE TRIGGER ALL) or set to ENABLE REPLICA / ALWAYS, so ON DELETE {} does not act in normal sessions (or acts twice in replica ones)",
                         k.name, spec.on_delete
                     ),
                     format!(
@@ -57,7 +57,15 @@ pub fn fk_indexed(cat: &Catalog) -> Vec<CheckResult> {
         .iter()
         .filter(|k| {
             !cat.indexes.iter().any(|i| {
+                // Partial: only when it leaves out the NULLs alone (a lookup of
+                // one value can use it); any other predicate misses rows.
+                let whole = !i.partial
+                    || (k.columns.len() == 1
+                        && i.definition
+                            .ends_with(&format!(" WHERE ({} IS NOT NULL)", k.columns[0])));
                 i.table == k.table
+                    && i.valid
+                    && whole
                     && i.columns.len() >= k.columns.len()
                     && i.columns
                         .iter()
@@ -130,6 +138,12 @@ pub const BREAKS: &[Break] = &[
         "DROP INDEX public.call_logs_assistant_id_idx",
     ),
     Break::warns(
+        CheckId::FkIndexed,
+        "public.phone_numbers.assigned_assistant_id",
+        "DROP INDEX public.phone_numbers_assigned_assistant_id_idx;
+         CREATE INDEX vmx_break_partial ON public.phone_numbers (assigned_assistant_id) WHERE provider = 'vapi'",
+    ),
+    Break::warns(
         CheckId::DuplicateIndex,
         "public.user_limits_user_id_dup",
         "CREATE INDEX user_limits_user_id_dup ON public.user_limits (user_id)",
@@ -140,4 +154,16 @@ pub const BREAKS: &[Break] = &[
         "ALTER TABLE public.profiles DISABLE TRIGGER ALL",
     )
     .also(&[CheckId::TriggerEnabled]),
+    // Its internal triggers set to fire in replica sessions only: ON DELETE
+    // CASCADE no longer runs when a user is deleted.
+    Break::fails(
+        CheckId::FkOnDelete,
+        "public.assistants.user_id",
+        "DO $$ DECLARE t record; BEGIN
+           FOR t IN SELECT g.tgrelid::regclass AS tab, g.tgname FROM pg_catalog.pg_trigger g
+                    JOIN pg_catalog.pg_constraint k ON k.oid = g.tgconstraint
+                    WHERE k.conname = 'assistants_user_id_fkey' AND k.conrelid = 'public.assistants'::regclass LOOP
+             EXECUTE format('ALTER TABLE %s ENABLE REPLICA TRIGGER %I', t.tab, t.tgname);
+           END LOOP; END $$",
+    ),
 ];

@@ -23,6 +23,26 @@ pub fn function_security(cat: &Catalog) -> Vec<CheckResult> {
             let target = format!("public.{}", spec.signature);
             match find_function(cat, spec.signature) {
                 None => CheckId::FunctionSecurity.fail(target, "function is missing", MIGRATE),
+                // A SET clause of its own (session_replication_role, row_security, …)
+                // changes what it does for every caller.
+                Some(f) if !f.other_settings().is_empty() => CheckId::FunctionSecurity.fail(
+                    target,
+                    format!(
+                        "function also sets {}: the files set only its search_path",
+                        f.other_settings().join(", ")
+                    ),
+                    f.other_settings()
+                        .iter()
+                        .map(|c| {
+                            format!(
+                                "ALTER FUNCTION public.{} RESET {}",
+                                spec.signature,
+                                c.split('=').next().unwrap_or(c)
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                ),
                 Some(f) if f.security_definer == spec.security_definer => {
                     CheckId::FunctionSecurity.pass(target, security(f.security_definer))
                 }
@@ -52,10 +72,30 @@ pub fn function_search_path(cat: &Catalog) -> Vec<CheckResult> {
     for f in &cat.functions {
         let own = f.schema == "public" && find_spec(&f.signature).is_some();
         let target = f.qualified();
+        if let (true, Some(path)) = (own, f.search_path()) {
+            // The schema's own: nothing a caller can write before pg_catalog,
+            // and pg_temp (if named) last.
+            let schemas: Vec<&str> = path
+                .split(',')
+                .map(|s| s.trim().trim_matches('"'))
+                .filter(|s| !s.is_empty())
+                .collect();
+            let safe = schemas
+                .iter()
+                .enumerate()
+                .all(|(i, s)| *s == "pg_catalog" || (*s == "pg_temp" && i + 1 == schemas.len()));
+            out.push(if safe {
+                CheckId::FunctionSearchPath.pass(target, "search_path is pinned")
+            } else {
+                CheckId::FunctionSearchPath.fail(
+                    target,
+                    format!("search_path is `{path}`: a schema other than pg_catalog, or pg_temp before the end, lets others' objects shadow the ones it uses"),
+                    format!("ALTER FUNCTION {} SET search_path = pg_catalog, pg_temp", f.qualified()),
+                )
+            });
+            continue;
+        }
         if f.pins_search_path() {
-            if own {
-                out.push(CheckId::FunctionSearchPath.pass(target, "search_path is pinned"));
-            }
             continue;
         }
         others_fail |= !own;
@@ -369,6 +409,24 @@ pub const BREAKS: &[Break] = &[
         CheckId::FunctionSearchPath,
         "public.handle_new_user()",
         "ALTER FUNCTION public.handle_new_user() RESET search_path",
+    ),
+    Break::fails(
+        CheckId::FunctionSearchPath,
+        "public.enforce_assistant_limit()",
+        "ALTER FUNCTION public.enforce_assistant_limit() SET search_path = public, pg_catalog, pg_temp",
+    ),
+    // A setting named like it is not it: the function's search_path is the caller's.
+    Break::fails(
+        CheckId::FunctionSearchPath,
+        "public.vmx_break_fake_path()",
+        "CREATE FUNCTION public.vmx_break_fake_path() RETURNS integer LANGUAGE sql
+           SET app.search_path = '' AS 'SELECT 1';
+         REVOKE EXECUTE ON FUNCTION public.vmx_break_fake_path() FROM PUBLIC",
+    ),
+    Break::fails(
+        CheckId::FunctionSecurity,
+        "public.track_assistant_usage()",
+        "ALTER FUNCTION public.track_assistant_usage() SET session_replication_role = replica",
     ),
     Break::fails(
         CheckId::FunctionExecute,

@@ -246,7 +246,7 @@ pub fn foreign_table_exposed(cat: &Catalog) -> Vec<CheckResult> {
 
 /// A view or materialized view over `auth.users` readable by the API roles (splinter 0002).
 pub fn auth_users_exposed(cat: &Catalog) -> Vec<CheckResult> {
-    let found = readable(cat, &["v", "m"])
+    let mut found: Vec<CheckResult> = readable(cat, &["v", "m"])
         .filter(|r| r.reads_auth_users)
         .map(|r| {
             CheckId::AuthUsersExposed.fail(
@@ -256,11 +256,26 @@ pub fn auth_users_exposed(cat: &Catalog) -> Vec<CheckResult> {
             )
         })
         .collect();
+    // Held directly, the grant lets any security-invoker view or function, and
+    // a session of the role, read every user: RLS is off on auth.users.
+    if !cat.auth_users_readers.is_empty() {
+        found.push(CheckId::AuthUsersExposed.fail(
+            "auth.users",
+            format!(
+                "{} may select from auth.users: any security-invoker view or function they reach reads e-mails and metadata of every user",
+                cat.auth_users_readers.join(" and ")
+            ),
+            format!(
+                "REVOKE SELECT ON auth.users FROM {}",
+                cat.auth_users_readers.join(", ")
+            ),
+        ));
+    }
     or_pass(
         found,
         CheckId::AuthUsersExposed,
         &cat.exposed.join(", "),
-        "no view exposes auth.users to the API roles",
+        "no view or grant exposes auth.users to the API roles",
     )
 }
 
@@ -497,6 +512,11 @@ pub const BREAKS: &[Break] = &[
         "public.user_emails",
         "CREATE VIEW public.user_emails WITH (security_invoker = true) AS SELECT id, email FROM auth.users;
          GRANT SELECT ON public.user_emails TO authenticated",
+    ),
+    Break::fails(
+        CheckId::AuthUsersExposed,
+        "auth.users",
+        "GRANT SELECT (id, email) ON auth.users TO authenticated",
     ),
     Break::fails(
         CheckId::ApiRoleAttributes,

@@ -110,13 +110,26 @@ pub fn column_default(cat: &Catalog) -> Vec<CheckResult> {
         .collect()
 }
 
-/// The quoted values of a CHECK definition (`'a'::text` → `a`).
-fn quoted_values(definition: &str) -> Vec<String> {
-    definition
-        .split('\'')
-        .skip(1)
-        .step_by(2)
-        .map(str::to_string)
+/// The values a CHECK definition allows for `column` when it is exactly
+/// `CHECK (column IN ('a', 'b', …))` (printed `CHECK ((column = ANY
+/// (ARRAY['a'::text, …])))`); `None` for any other condition, which may let
+/// other values through (`… OR true`, `IS NOT NULL OR …`).
+fn allowed_values(definition: &str, column: &str) -> Option<BTreeSet<String>> {
+    let condition = definition
+        .trim_end_matches(" NOT VALID")
+        .strip_prefix("CHECK ")?;
+    let inner = normalize_expr(condition)
+        .strip_prefix(&format!("{column}=anyarray["))?
+        .strip_suffix(']')?
+        .to_string();
+    inner
+        .split(',')
+        .map(|v| {
+            v.strip_prefix('\'')
+                .and_then(|v| v.strip_suffix('\''))
+                .filter(|v| !v.contains('\''))
+                .map(str::to_string)
+        })
         .collect()
 }
 
@@ -133,12 +146,9 @@ pub fn check_constraint(cat: &Catalog) -> Vec<CheckResult> {
                 .iter()
                 .filter(|k| k.kind == "c" && k.columns.iter().any(|c| c == column))
                 .collect();
-            let exact = checks.iter().any(|k| {
-                quoted_values(&k.definition)
-                    .into_iter()
-                    .collect::<BTreeSet<_>>()
-                    == want
-            });
+            let exact = checks
+                .iter()
+                .any(|k| allowed_values(&k.definition, column).as_ref() == Some(&want));
             Some(if exact {
                 CheckId::CheckConstraint
                     .pass(target, format!("CHECK allows only {}", values.join(", ")))
@@ -172,21 +182,22 @@ pub fn check_constraint(cat: &Catalog) -> Vec<CheckResult> {
         .collect()
 }
 
-/// Each column set of `spec::UNIQUE_KEYS` is unique: a UNIQUE or primary key
-/// constraint, or a unique index without a WHERE clause.
+/// Each column set of `spec::UNIQUE_KEYS` is unique: a valid unique index (a
+/// UNIQUE or primary key constraint's, or one of its own) without a WHERE
+/// clause, or with the key's.
 pub fn unique_key(cat: &Catalog) -> Vec<CheckResult> {
     expect::UNIQUE_KEYS
         .iter()
         .filter_map(|(table, columns, rows)| {
-            let t = cat.table(table)?;
+            cat.table(table)?;
             let target = format!("public.{table}.{}", columns.join(","));
-            let by_constraint = rows.is_none()
-                && t.constraints
-                    .iter()
-                    .any(|k| matches!(k.kind.as_str(), "u" | "p") && k.columns == *columns);
+            // A UNIQUE or primary key constraint is its index; an invalid one
+            // (a failed concurrent build) holds duplicates and cannot arbitrate
+            // ON CONFLICT.
             let by_index = cat.indexes.iter().any(|i| {
                 i.table == *table
                     && i.unique
+                    && i.valid
                     && match rows {
                         None => !i.partial,
                         Some(pred) => {
@@ -200,7 +211,7 @@ pub fn unique_key(cat: &Catalog) -> Vec<CheckResult> {
                         .all(|(a, b)| a.as_deref() == Some(*b))
             });
             let scope = rows.map(|p| format!(" where {p}")).unwrap_or_default();
-            Some(if by_constraint || by_index {
+            Some(if by_index {
                 CheckId::UniqueKey
                     .pass(target, format!("({}) is unique{scope}", columns.join(", ")))
             } else {
@@ -285,6 +296,7 @@ pub fn latest_calls_index(cat: &Catalog) -> Vec<CheckResult> {
     let inner = key.trim_start_matches("btree (").trim_end_matches(')');
     let found = cat.indexes.iter().find(|i| {
         i.table == table
+            && i.valid
             && !i.partial
             && (i.definition == key || i.definition.starts_with(&format!("btree ({inner}, ")))
     });
@@ -344,6 +356,11 @@ pub const BREAKS: &[Break] = &[
     ),
     Break::fails(
         CheckId::ColumnDefault,
+        "public.call_logs.started_at",
+        "ALTER TABLE public.call_logs ALTER COLUMN started_at DROP DEFAULT",
+    ),
+    Break::fails(
+        CheckId::ColumnDefault,
         "public.profiles.demo_expires_at",
         "ALTER TABLE public.profiles ALTER COLUMN demo_expires_at SET DEFAULT now() + interval '30 days'",
     ),
@@ -363,11 +380,26 @@ pub const BREAKS: &[Break] = &[
         "ALTER TABLE public.user_limits DROP CONSTRAINT user_limits_plan_type_check,
            ADD CONSTRAINT user_limits_plan_type_check CHECK (plan_type IN ('free', 'pro', 'business', 'enterprise', 'unlimited'))",
     ),
+    // The right values, the wrong logic: any non-empty provider passes.
+    Break::fails(
+        CheckId::CheckConstraint,
+        "public.phone_numbers.provider",
+        "ALTER TABLE public.phone_numbers DROP CONSTRAINT phone_numbers_provider_check,
+           ADD CONSTRAINT phone_numbers_provider_check CHECK (provider IN ('twilio', 'vapi') OR length(provider) > 0)",
+    ),
     Break::fails(
         CheckId::UniqueKey,
         "public.call_logs.vapi_call_id",
         "ALTER TABLE public.call_logs DROP CONSTRAINT call_logs_vapi_call_id_key;
          CREATE INDEX call_logs_vapi_call_id_idx ON public.call_logs (vapi_call_id)",
+    ),
+    // What a failed `CREATE UNIQUE INDEX CONCURRENTLY` leaves: an index that
+    // is not valid (the constraint's own, here).
+    Break::fails(
+        CheckId::UniqueKey,
+        "public.call_logs.vapi_call_id",
+        "UPDATE pg_catalog.pg_index SET indisvalid = false
+           WHERE indexrelid = 'public.call_logs_vapi_call_id_key'::regclass",
     ),
     Break::fails(
         CheckId::UniqueKey,

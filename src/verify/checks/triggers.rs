@@ -18,6 +18,26 @@ fn find_trigger<'a>(
         .find(|t| t.name == spec.name)
 }
 
+/// A trigger definition for comparison: as [`normalize_expr`], after turning
+/// `a IS NOT DISTINCT FROM b` into `NOT a IS DISTINCT FROM b` (how the server
+/// prints it).
+fn normalize_trigger(definition: &str) -> String {
+    let mut words: Vec<&str> = definition.split_whitespace().collect();
+    let mut i = 1;
+    while i + 3 < words.len() {
+        if words[i..i + 4]
+            .iter()
+            .map(|w| w.to_ascii_uppercase())
+            .eq(["IS", "NOT", "DISTINCT", "FROM"])
+        {
+            words.remove(i + 1);
+            words.insert(i - 1, "NOT");
+        }
+        i += 1;
+    }
+    normalize_expr(&words.join(" "))
+}
+
 /// Triggers of a missing table are not reported again (table-exists says so).
 pub fn trigger_present(cat: &Catalog) -> Vec<CheckResult> {
     expect::TRIGGERS
@@ -46,7 +66,20 @@ pub fn trigger_present(cat: &Catalog) -> Vec<CheckResult> {
                 if t.row_level() { "ROW" } else { "STATEMENT" },
                 t.function
             );
-            if got == want {
+            let source = expect::trigger_definition(spec);
+            let drifted = source
+                .as_deref()
+                .filter(|d| normalize_trigger(d) != normalize_trigger(&t.definition));
+            if let (true, Some(source)) = (got == want, drifted) {
+                CheckId::TriggerPresent.fail(
+                    target,
+                    format!(
+                        "trigger is `{}`, not the schema's `{source}`: its columns, WHEN condition or function differ",
+                        t.definition
+                    ),
+                    source.replacen("CREATE TRIGGER", "CREATE OR REPLACE TRIGGER", 1),
+                )
+            } else if got == want {
                 CheckId::TriggerPresent.pass(target, want)
             } else {
                 CheckId::TriggerPresent.fail(
@@ -130,14 +163,19 @@ pub fn setting_replication_role(cat: &Catalog) -> Vec<CheckResult> {
     )
 }
 
-/// Triggers on the seven tables that the schema does not make. A BEFORE row
-/// trigger may rewrite any value a promise relies on (limits, plan, usage);
-/// any trigger runs on the app's every write. Yours may be fine: a warning.
+/// Triggers on the seven tables and on `auth.users` that the schema does not
+/// make. A BEFORE row trigger may rewrite any value a promise relies on
+/// (limits, plan, usage); one on `auth.users` runs at every sign-up, email
+/// change and deletion; any trigger runs on the app's every write. Yours may
+/// be fine: a warning.
 pub fn trigger_unexpected(cat: &Catalog) -> Vec<CheckResult> {
     let found = cat
         .triggers
         .iter()
-        .filter(|t| t.schema == "public" && expect::table(&t.table).is_some())
+        .filter(|t| {
+            (t.schema == "public" && expect::table(&t.table).is_some())
+                || (t.schema == "auth" && t.table == "users")
+        })
         .filter(|t| {
             !expect::TRIGGERS
                 .iter()
@@ -171,7 +209,7 @@ pub fn trigger_unexpected(cat: &Catalog) -> Vec<CheckResult> {
         found,
         CheckId::TriggerUnexpected,
         "public",
-        "the seven tables have only the schema's triggers",
+        "the seven tables and auth.users have only the schema's triggers",
     )
 }
 
@@ -220,6 +258,29 @@ pub const BREAKS: &[Break] = &[
         "DROP TRIGGER enforce_assistant_limit ON public.assistants",
     ),
     Break::fails(
+        CheckId::TriggerPresent,
+        "public.assistants.protect_assistant_ids_update",
+        "CREATE OR REPLACE TRIGGER protect_assistant_ids_update BEFORE UPDATE OF name ON public.assistants
+           FOR EACH ROW EXECUTE FUNCTION public.protect_assistant_ids()",
+    ),
+    Break::fails(
+        CheckId::TriggerPresent,
+        "public.call_logs.call_logs_track_completion",
+        "CREATE OR REPLACE TRIGGER call_logs_track_completion BEFORE INSERT ON public.call_logs
+           FOR EACH ROW WHEN (NEW.status = 'completed' AND NEW.user_id IS NULL)
+           EXECUTE FUNCTION public.call_logs_track_completion()",
+    ),
+    // The same name in another schema: the trigger calls a function the files do not make.
+    Break::fails(
+        CheckId::TriggerPresent,
+        "auth.users.on_auth_user_created",
+        "CREATE SCHEMA vmx_break;
+         CREATE FUNCTION vmx_break.handle_new_user() RETURNS trigger LANGUAGE plpgsql SET search_path = ''
+           AS $$ BEGIN RETURN NEW; END $$;
+         CREATE OR REPLACE TRIGGER on_auth_user_created AFTER INSERT ON auth.users
+           FOR EACH ROW EXECUTE FUNCTION vmx_break.handle_new_user()",
+    ),
+    Break::fails(
         CheckId::TriggerEnabled,
         "auth.users.on_auth_user_created",
         "ALTER TABLE auth.users DISABLE TRIGGER on_auth_user_created",
@@ -252,6 +313,15 @@ pub const BREAKS: &[Break] = &[
          REVOKE EXECUTE ON FUNCTION public.vmx_break_raise_limits() FROM PUBLIC;
          CREATE TRIGGER vmx_break_raise_limits BEFORE INSERT ON public.user_limits
            FOR EACH ROW EXECUTE FUNCTION public.vmx_break_raise_limits()",
+    ),
+    Break::warns(
+        CheckId::TriggerUnexpected,
+        "auth.users.vmx_break_drop_profile",
+        "CREATE FUNCTION public.vmx_break_drop_profile() RETURNS trigger LANGUAGE plpgsql SET search_path = ''
+           AS $$ BEGIN DELETE FROM public.profiles WHERE id = NEW.id; RETURN NULL; END $$;
+         REVOKE EXECUTE ON FUNCTION public.vmx_break_drop_profile() FROM PUBLIC;
+         CREATE TRIGGER vmx_break_drop_profile AFTER UPDATE ON auth.users
+           FOR EACH ROW EXECUTE FUNCTION public.vmx_break_drop_profile()",
     ),
     Break::fails(
         CheckId::RuleOnTable,
