@@ -399,7 +399,7 @@ SELECT json_build_object(
       'setting', c)), '[]')
     FROM pg_db_role_setting s CROSS JOIN LATERAL unnest(s.setconfig) c
     WHERE s.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname = current_database()))
-      AND (c ILIKE 'session\_replication\_role=%' OR c ILIKE 'row\_security=%')),
+      AND (c ILIKE 'session\_replication\_role=%' OR c ILIKE 'row\_security=%' OR c ILIKE 'pgrst.db\_anon\_role=%')),
   'extensions_in_public', (SELECT coalesce(json_agg(e.extname ORDER BY e.extname), '[]') FROM pg_extension e
                            WHERE e.extnamespace = 'public'::regnamespace)
 )::text FROM kept;

@@ -279,6 +279,32 @@ pub fn auth_users_exposed(cat: &Catalog) -> Vec<CheckResult> {
     )
 }
 
+/// PostgREST's in-database configuration (`pgrst.db_anon_role` on the
+/// database or a role, which it reads from its `authenticator`) names `anon`
+/// for requests without a JWT: any other role (`authenticated`,
+/// `service_role`) serves every anonymous request with that role's rights.
+/// A setting in PostgREST's own configuration file is not visible here.
+pub fn setting_anon_role(cat: &Catalog) -> Vec<CheckResult> {
+    let found = bad_settings(cat, "pgrst.db_anon_role", |v| {
+        v.trim_matches(|c| c == '"' || c == '\'' || c == ' ') != "anon"
+    })
+    .into_iter()
+    .map(|(target, detail, remedy)| {
+        CheckId::SettingAnonRole.fail(
+            target,
+            format!("{detail}: requests without a signed-in user run as that role, not anon"),
+            remedy,
+        )
+    })
+    .collect();
+    or_pass(
+        found,
+        CheckId::SettingAnonRole,
+        "database",
+        "no database or role setting makes PostgREST serve anonymous requests as another role than anon",
+    )
+}
+
 /// `anon` and `authenticated` carry no attribute that lifts RLS or makes roles.
 pub fn api_role_attributes(cat: &Catalog) -> Vec<CheckResult> {
     cat.api_roles
@@ -517,6 +543,18 @@ pub const BREAKS: &[Break] = &[
         CheckId::AuthUsersExposed,
         "auth.users",
         "GRANT SELECT (id, email) ON auth.users TO authenticated",
+    ),
+    Break::fails(
+        CheckId::SettingAnonRole,
+        "role authenticator",
+        "CREATE ROLE authenticator NOINHERIT LOGIN;
+         DO $$ BEGIN EXECUTE format('ALTER ROLE authenticator IN DATABASE %I SET pgrst.db_anon_role = %L', current_database(), 'service_role'); END $$",
+    )
+    .undo("DROP ROLE authenticator"),
+    Break::fails(
+        CheckId::SettingAnonRole,
+        "database",
+        "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET pgrst.db_anon_role = authenticated', current_database()); END $$",
     ),
     Break::fails(
         CheckId::ApiRoleAttributes,

@@ -90,6 +90,7 @@ pub enum CheckId {
     AuthUsersExposed,
     ApiRoleAttributes,
     ApiRoleMembership,
+    SettingAnonRole,
     ApiRoleOwns,
     DefaultPrivileges,
     SchemaCreate,
@@ -156,7 +157,8 @@ impl CheckId {
             | CleanupSchedule | AuthFunctions | FunctionBody => Section::Functions,
             TableGrants | ColumnGrants | LimitsUserWritable | ViewSecurityDefiner
             | MatviewExposed | ForeignTableExposed | AuthUsersExposed | ApiRoleAttributes
-            | ApiRoleMembership | ApiRoleOwns | DefaultPrivileges | SchemaCreate => Section::Grants,
+            | ApiRoleMembership | SettingAnonRole | ApiRoleOwns | DefaultPrivileges
+            | SchemaCreate => Section::Grants,
             HistoryApplied | HistoryChecksum | HistoryRenamed | HistoryUnknownVersion => {
                 Section::History
             }
@@ -329,6 +331,7 @@ pub const STATIC: &[Check] = &[
     grants::auth_users_exposed,
     grants::api_role_attributes,
     grants::api_role_membership,
+    grants::setting_anon_role,
     grants::api_role_owns,
     grants::default_privileges,
     grants::schema_create,
