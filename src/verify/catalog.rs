@@ -100,6 +100,13 @@ pub struct ApiRole {
     pub member_of: Vec<String>,
 }
 
+/// An extension and the schema it is installed in.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Extension {
+    pub schema: String,
+    pub name: String,
+}
+
 /// A `pg_default_acl` entry that grants something to an API role or PUBLIC.
 #[derive(Debug, Clone, Deserialize)]
 pub struct DefaultAcl {
@@ -290,7 +297,8 @@ pub struct Catalog {
     pub api_roles: Vec<ApiRole>,
     pub default_acls: Vec<DefaultAcl>,
     pub role_settings: Vec<RoleSetting>,
-    pub extensions_in_public: Vec<String>,
+    /// Extensions installed in `public` or another exposed schema.
+    pub extensions_in_public: Vec<Extension>,
     /// `cron.job` exists in this database (pg_cron installed here).
     pub cron: bool,
     /// The connected role may read `cron.job`.
@@ -400,8 +408,9 @@ SELECT json_build_object(
     FROM pg_db_role_setting s CROSS JOIN LATERAL unnest(s.setconfig) c
     WHERE s.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname = current_database()))
       AND (c ILIKE 'session\_replication\_role=%' OR c ILIKE 'row\_security=%' OR c ILIKE 'pgrst.db\_anon\_role=%')),
-  'extensions_in_public', (SELECT coalesce(json_agg(e.extname ORDER BY e.extname), '[]') FROM pg_extension e
-                           WHERE e.extnamespace = 'public'::regnamespace)
+  'extensions_in_public', (SELECT coalesce(json_agg(json_build_object('schema', e.extnamespace::regnamespace::text, 'name', e.extname)
+                                    ORDER BY e.extnamespace::regnamespace::text, e.extname), '[]') FROM pg_extension e
+                           WHERE e.extnamespace = 'public'::regnamespace OR e.extnamespace IN (SELECT oid FROM nsp))
 )::text FROM kept;
 -- The seven tables: columns, privileges, constraints, triggers, foreign keys, indexes.
 WITH rels AS MATERIALIZED (

@@ -312,24 +312,35 @@ pub fn latest_calls_index(cat: &Catalog) -> Vec<CheckResult> {
     }]
 }
 
-/// Extensions installed in `public` put their objects in the API (splinter 0014).
+/// Extensions installed in `public` (splinter 0014) or another schema the API
+/// exposes put their objects in the API.
 pub fn extension_in_public(cat: &Catalog) -> Vec<CheckResult> {
     let found = cat
         .extensions_in_public
         .iter()
         .map(|e| {
             CheckId::ExtensionInPublic.warn(
-                format!("public.{e}"),
-                "extension is installed in public: its functions and tables are in the API",
-                format!("ALTER EXTENSION {e} SET SCHEMA extensions"),
+                format!("{}.{}", e.schema, e.name),
+                format!(
+                    "extension is installed in {}{}: its functions and tables are in the API",
+                    e.schema,
+                    if e.schema == "public" {
+                        ""
+                    } else {
+                        ", an exposed schema"
+                    }
+                ),
+                format!("ALTER EXTENSION {} SET SCHEMA extensions", ident(&e.name)),
             )
         })
         .collect();
+    let mut schemas = vec!["public".to_string()];
+    schemas.extend(cat.exposed.iter().filter(|s| *s != "public").cloned());
     or_pass(
         found,
         CheckId::ExtensionInPublic,
-        "public",
-        "no extension is installed in public",
+        &schemas.join(", "),
+        &format!("no extension is installed in {}", schemas.join(" or ")),
     )
 }
 
@@ -422,6 +433,14 @@ pub const BREAKS: &[Break] = &[
         CheckId::ExtensionInPublic,
         "public.pg_trgm",
         "CREATE EXTENSION pg_trgm SCHEMA public",
+    ),
+    Break::warns(
+        CheckId::ExtensionInPublic,
+        "api.pg_trgm",
+        "CREATE SCHEMA api;
+         GRANT USAGE ON SCHEMA api TO anon, authenticated;
+         DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET pgrst.db_schemas = %L', current_database(), 'public, api'); END $$;
+         CREATE EXTENSION pg_trgm SCHEMA api",
     ),
     Break::fails(
         CheckId::ConstraintEnforced,
