@@ -352,6 +352,15 @@ pub fn auth_functions(cat: &Catalog) -> Vec<CheckResult> {
                     restore,
                 );
             }
+            // user_metadata is the user's own to write (auth.updateUser): an
+            // identity or role taken from it is whatever the user says.
+            if source.to_lowercase().contains("user_metadata") {
+                return CheckId::AuthFunctions.fail(
+                    target,
+                    "reads user_metadata, which every user may write: a policy that compares with it trusts what the user says",
+                    restore,
+                );
+            }
             if f.signature == "uid()" && !f.authenticated_may {
                 return CheckId::AuthFunctions.fail(
                     target,
@@ -491,6 +500,13 @@ pub const BREAKS: &[Break] = &[
         CheckId::AuthFunctions,
         "auth.uid()",
         "REVOKE EXECUTE ON FUNCTION auth.uid() FROM PUBLIC, authenticated",
+    ),
+    // Reads the JWT and the claim's name, but from what the user writes.
+    Break::fails(
+        CheckId::AuthFunctions,
+        "auth.role()",
+        "CREATE OR REPLACE FUNCTION auth.role() RETURNS text LANGUAGE sql STABLE
+           AS $$ SELECT coalesce(nullif(current_setting('request.jwt.claims', true), '')::jsonb -> 'user_metadata' ->> 'role', 'anon') $$",
     ),
     Break::fails(
         CheckId::FunctionBody,
