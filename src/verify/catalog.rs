@@ -501,6 +501,10 @@ jwt_policies AS (
   WHERE d.refclassid = 'pg_catalog.pg_proc'::regclass AND d.refobjid = coalesce(to_regprocedure('auth.jwt()')::oid, 0)
     AND coalesce(d.classid, 0) = 'pg_catalog.pg_policy'::regclass
 ),
+reads_setting AS MATERIALIZED (
+  SELECT ':funcid (' || string_agg(p.oid::text, '|') || ') ' AS pattern FROM pg_catalog.pg_proc p
+  WHERE p.proname = 'current_setting' AND p.pronamespace = 'pg_catalog'::regnamespace
+),
 -- Each catalog is read once, by a bare sequential scan whose rows are judged with
 -- plain comparisons against arrays computed once: with thousands of correct objects
 -- the per-row cost is what counts (no index can tell RLS or a policy's form).
@@ -510,6 +514,9 @@ policy_candidates AS MATERIALIZED (
      OR p.polrelid = ANY ((SELECT array_agg(oid) FROM spec)::oid[])
      OR p.polqual::text LIKE '{CONST %' OR p.polwithcheck::text LIKE '{CONST %'
      OR p.oid = ANY ((SELECT array_agg(objid) FROM jwt_policies)::oid[])
+     -- Reads a setting itself (current_setting('request.jwt.claims')): the
+     -- deparsed text tells what it reads.
+     OR p.polqual::text ~ (SELECT pattern FROM reads_setting) OR p.polwithcheck::text ~ (SELECT pattern FROM reads_setting)
 ),
 relation_candidates AS MATERIALIZED (
   SELECT c.oid, c.relname, c.relnamespace, c.relkind, c.relowner, c.relrowsecurity,

@@ -504,6 +504,16 @@ pub const BREAKS: &[Break] = &[
            USING (((select auth.jwt()) -> 'user_metadata' ->> 'role') = 'admin')",
     )
     .also(&[CheckId::PolicyOwnerCheck]),
+    // A table of the app's own whose policy reads the claims itself.
+    Break::fails(
+        CheckId::PolicyUserMetadata,
+        "public.notes.notes_admins",
+        "CREATE TABLE public.notes (id int PRIMARY KEY, body text);
+         ALTER TABLE public.notes ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY notes_admins ON public.notes FOR SELECT TO authenticated
+           USING ((current_setting('request.jwt.claims', true)::jsonb -> 'user_metadata' ->> 'admin') = 'yes');
+         GRANT SELECT ON public.notes TO authenticated",
+    ),
 ];
 
 #[cfg(test)]
