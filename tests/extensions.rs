@@ -94,6 +94,33 @@ fn cron_sandbox() -> Sandbox {
     .expect("start a PostgreSQL with pg_cron preloaded (postgresql-<ver>-cron installed?)")
 }
 
+/// `vmx verify`'s cleanup-schedule results on `db` (as the superuser): (status, target, detail).
+fn cleanup_schedule_results(sandbox: &Sandbox, db: &str) -> Vec<(String, String, String)> {
+    let out = Command::new(assert_cmd::cargo::cargo_bin("vmx"))
+        .args(["--database-url", &sandbox.url_for(db), "--color", "never"])
+        .args(["verify", "--format", "json"])
+        .env_remove("DATABASE_URL")
+        .env_remove("PGRST_DB_SCHEMAS")
+        .output()
+        .expect("run vmx verify");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "verify printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    doc["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c["id"] == "cleanup-schedule")
+        .map(|c| {
+            let field = |k: &str| c[k].as_str().unwrap_or_default().to_string();
+            (field("status"), field("target"), field("detail"))
+        })
+        .collect()
+}
+
 fn cleanup_jobs(sandbox: &Sandbox) -> String {
     query(
         sandbox,
@@ -135,6 +162,33 @@ fn pg_cron_schedules_the_cleanup_once_only_where_the_migrating_role_may_use_it()
         cleanup_jobs(&sandbox),
         format!("1 vmx-cleanup-demo-users|17 3 * * *|select public.cleanup_demo_users_with_call_limits()|{CRON_DB}")
     );
+    // verify reads the real cron.job: the job passes; made monthly it warns; made a
+    // mention of the cleanup in another command, it fails.
+    let results = cleanup_schedule_results(&sandbox, CRON_DB);
+    assert!(
+        matches!(results.as_slice(), [(status, target, _)] if status == "pass" && target == "cron.job.vmx-cleanup-demo-users"),
+        "{results:?}"
+    );
+    let alter = |change: &str| {
+        query(
+            &sandbox,
+            CRON_DB,
+            &format!("SELECT cron.alter_job(jobid, {change}) FROM cron.job WHERE jobname = 'vmx-cleanup-demo-users'"),
+        )
+    };
+    alter("schedule := '17 3 1 * *'");
+    let results = cleanup_schedule_results(&sandbox, CRON_DB);
+    assert!(
+        matches!(results.as_slice(), [(status, _, detail)] if status == "warn" && detail.contains("less often than daily")),
+        "{results:?}"
+    );
+    alter("schedule := '17 3 * * *', command := 'select 1 -- public.cleanup_demo_users_with_call_limits()'");
+    let results = cleanup_schedule_results(&sandbox, CRON_DB);
+    assert!(
+        matches!(results.as_slice(), [(status, _, detail)] if status == "fail" && detail.contains("not a plain call")),
+        "{results:?}"
+    );
+    alter("command := 'select public.cleanup_demo_users_with_call_limits()'");
 
     // pg_cron lives in another database: NOTICE with cron.schedule_in_database, nothing
     // scheduled; naming that database where the role may read cron.database_name.

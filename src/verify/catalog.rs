@@ -140,6 +140,8 @@ pub struct CronJob {
     pub database: Option<String>,
     pub username: Option<String>,
     pub active: bool,
+    /// The host pg_cron connects to (`localhost` by default).
+    pub nodename: Option<String>,
     /// Cleanup functions (signatures) the job's user may EXECUTE.
     pub may_execute: Vec<String>,
 }
@@ -608,7 +610,7 @@ COMMIT;
 const CRON_SQL: &str = r#"
 SELECT coalesce(json_agg(json_build_object(
   'name', j.jobname, 'schedule', j.schedule, 'command', j.command, 'database', j.database,
-  'username', j.username, 'active', j.active,
+  'username', j.username, 'active', j.active, 'nodename', j.nodename,
   'may_execute', (SELECT coalesce(json_agg(f), '[]') FROM unnest(ARRAY[{CLEANUP}]::text[]) f
                   WHERE pg_catalog.to_regprocedure('public.' || f) IS NOT NULL
                     AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = j.username)

@@ -240,6 +240,39 @@ fn find_spec(signature: &str) -> Option<&'static expect::FunctionSpec> {
 
 /// pg_cron installed here: a job calls a cleanup function, is active, runs in
 /// this database, and its user may execute the function. Not installed: a warning.
+/// The command is one plain call of `public.{name}()` (`SELECT`, optionally
+/// unqualified, any case and spacing, a trailing `;`): not a call inside
+/// other SQL that may skip it, not a mention in a comment.
+fn plain_call(command: &str, name: &str) -> bool {
+    let text: String = command
+        .to_lowercase()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let text = text.trim_end_matches(';').trim();
+    let Some(call) = text.strip_prefix("select ") else {
+        return false;
+    };
+    let call = call.trim().replace(' ', "");
+    call == format!("public.{name}()") || call == format!("{name}()")
+}
+
+/// pg_cron runs the schedule at least once a day: `N seconds`, `@daily`,
+/// `@midnight`, `@hourly`, or five fields whose day-of-month, month and
+/// day-of-week are all `*`.
+fn at_least_daily(schedule: &str) -> bool {
+    let s = schedule.trim().to_lowercase();
+    if matches!(s.as_str(), "@daily" | "@midnight" | "@hourly") {
+        return true;
+    }
+    let fields: Vec<&str> = s.split_whitespace().collect();
+    match fields.as_slice() {
+        [n, unit] if n.parse::<u32>().is_ok() => unit.starts_with("second"),
+        [_, _, dom, month, dow] => [dom, month, dow].iter().all(|f| matches!(**f, "*" | "*/1")),
+        _ => false,
+    }
+}
+
 pub fn cleanup_schedule(cat: &Catalog) -> Vec<CheckResult> {
     let schedule = format!("CREATE EXTENSION pg_cron; {}", expect::CLEANUP_SCHEDULE_SQL);
     if !cat.cron {
@@ -286,6 +319,18 @@ pub fn cleanup_schedule(cat: &Catalog) -> Vec<CheckResult> {
             if !j.active {
                 problems.push("the job is not active".to_string());
             }
+            if !called.iter().any(|f| plain_call(&j.command, f.split('(').next().unwrap_or(f))) {
+                problems.push(format!(
+                    "its command `{}` is not a plain call (`SELECT public.{}`)",
+                    j.command,
+                    called.first().copied().unwrap_or_default()
+                ));
+            }
+            if let Some(host) = j.nodename.as_deref().filter(|h| {
+                !matches!(*h, "" | "localhost" | "127.0.0.1" | "::1") && !h.starts_with('/')
+            }) {
+                problems.push(format!("it connects to {host}, not this server"));
+            }
             if j.database.as_deref().is_some_and(|d| d != cat.database) {
                 problems.push(format!(
                     "the job runs in database {}, not this one",
@@ -297,7 +342,19 @@ pub fn cleanup_schedule(cat: &Catalog) -> Vec<CheckResult> {
                     problems.push(format!("its user {user} may not execute public.{f}"));
                 }
             }
-            if problems.is_empty() {
+            if problems.is_empty() && !at_least_daily(&j.schedule) {
+                CheckId::CleanupSchedule.warn(
+                    target,
+                    format!(
+                        "runs `{}` on `{}`, less often than daily: expired demo users stay until it runs",
+                        j.command, j.schedule
+                    ),
+                    format!(
+                        "SELECT cron.alter_job(jobid, schedule := '17 3 * * *') FROM cron.job WHERE jobname = '{}'",
+                        j.name.as_deref().unwrap_or_default()
+                    ),
+                )
+            } else if problems.is_empty() {
                 CheckId::CleanupSchedule.pass(
                     target,
                     format!("runs `{}` on `{}` as {user}", j.command, j.schedule),
@@ -490,6 +547,27 @@ pub const BREAKS: &[Break] = &[
          INSERT INTO cron.job (schedule, command, database, username, active, jobname)
            VALUES ('17 * * * *', 'SELECT public.cleanup_demo_users_with_call_limits()', current_database(), 'service_role', false, 'demo-cleanup')",
     ),
+    // Mentions the cleanup, never calls it.
+    Break::fails(
+        CheckId::CleanupSchedule,
+        "cron.job.demo-cleanup",
+        "CREATE SCHEMA cron;
+         CREATE TABLE cron.job (jobid bigserial PRIMARY KEY, schedule text NOT NULL, command text NOT NULL,
+           nodename text, nodeport int, database text, username text, active boolean DEFAULT true, jobname text);
+         GRANT USAGE ON SCHEMA cron TO {admin}; GRANT SELECT ON cron.job TO {admin};
+         INSERT INTO cron.job (schedule, command, database, username, active, jobname)
+           VALUES ('17 3 * * *', 'SELECT 1 -- public.cleanup_demo_users_with_call_limits()', current_database(), 'service_role', true, 'demo-cleanup')",
+    ),
+    Break::warns(
+        CheckId::CleanupSchedule,
+        "cron.job.demo-cleanup",
+        "CREATE SCHEMA cron;
+         CREATE TABLE cron.job (jobid bigserial PRIMARY KEY, schedule text NOT NULL, command text NOT NULL,
+           nodename text, nodeport int, database text, username text, active boolean DEFAULT true, jobname text);
+         GRANT USAGE ON SCHEMA cron TO {admin}; GRANT SELECT ON cron.job TO {admin};
+         INSERT INTO cron.job (schedule, command, nodename, database, username, active, jobname)
+           VALUES ('17 3 1 * *', 'SELECT public.cleanup_demo_users_with_call_limits();', 'localhost', current_database(), 'service_role', true, 'demo-cleanup')",
+    ),
     Break::fails(
         CheckId::AuthFunctions,
         "auth.uid()",
@@ -516,3 +594,50 @@ pub const BREAKS: &[Break] = &[
            AS $$ BEGIN RETURN NEW; END $$",
     ),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plain_call_is_one_select_of_the_function() {
+        let name = "cleanup_demo_users_with_call_limits";
+        for yes in [
+            "select public.cleanup_demo_users_with_call_limits()",
+            "SELECT  public.cleanup_demo_users_with_call_limits( );",
+            "select cleanup_demo_users_with_call_limits()",
+        ] {
+            assert!(plain_call(yes, name), "{yes}");
+        }
+        for no in [
+            "select 1 -- public.cleanup_demo_users_with_call_limits()",
+            "select public.cleanup_demo_users_with_call_limits() where false",
+            "select evil.cleanup_demo_users_with_call_limits()",
+            "vacuum",
+        ] {
+            assert!(!plain_call(no, name), "{no}");
+        }
+    }
+
+    #[test]
+    fn daily_or_more_often() {
+        for yes in [
+            "17 3 * * *",
+            "*/5 * * * *",
+            "30 seconds",
+            "@daily",
+            "0 0,12 * * */1",
+        ] {
+            assert!(at_least_daily(yes), "{yes}");
+        }
+        for no in [
+            "17 3 1 * *",
+            "0 0 * * 0",
+            "0 0 30 2 *",
+            "@weekly",
+            "nonsense",
+        ] {
+            assert!(!at_least_daily(no), "{no}");
+        }
+    }
+}
