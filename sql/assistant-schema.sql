@@ -168,13 +168,16 @@ DECLARE
   v_expires timestamptz;
 BEGIN
   -- BEFORE triggers run before the RLS WITH CHECK: a signed-in user's row
-  -- for someone else is left to RLS (it is rejected with 42501), so nobody
-  -- can lock or probe another user's limit. current_setting('role') is the
-  -- SET ROLE of the caller (PostgREST's authenticated/anon), unchanged by
-  -- SECURITY DEFINER.
+  -- for someone else is refused here, as RLS would (42501), before anything
+  -- is read, so nobody can lock or probe another user's limit. Refused, not
+  -- left to RLS: the policies read auth.uid() once per statement, this per
+  -- row, and a statement that changes request.jwt.claims between rows must
+  -- not pass both. current_setting('role') is the SET ROLE of the caller
+  -- (PostgREST's authenticated/anon), unchanged by SECURITY DEFINER.
   IF pg_catalog.current_setting('role', true) IN ('authenticated', 'anon')
      AND NEW.user_id IS DISTINCT FROM auth.uid() THEN
-    RETURN NEW;
+    RAISE EXCEPTION 'new row violates row-level security policy for table "assistants"'
+      USING ERRCODE = '42501';
   END IF;
 
   IF pg_catalog.to_regclass('public.user_limits') IS NOT NULL THEN

@@ -454,7 +454,9 @@ BEGIN
      v_change,
      0,
      CASE TG_OP WHEN 'DELETE' THEN 'assistant deleted' ELSE 'assistant created' END,
-     pg_catalog.jsonb_build_object('assistant_name', v_name, 'assistant_count', v_count));
+     -- The name's start only: these rows are permanent (promise 10), the
+     -- name is the user's to make as long as they like.
+     pg_catalog.jsonb_build_object('assistant_name', pg_catalog.left(v_name, 200), 'assistant_count', v_count));
   RETURN NULL;
 END
 $$;

@@ -224,7 +224,8 @@ CREATE OR REPLACE TRIGGER set_updated_at
 -- their pending claims are capped by plan (free 3, pro 20, business 50,
 -- enterprise 100; SQLSTATE VX003), under the limits row's lock so that
 -- concurrent or multi-row inserts cannot pass it. A row for another user is
--- left to RLS (42501) before anything is read, so nothing about them leaks.
+-- refused (42501, as RLS would) before anything is read, so nothing about
+-- them leaks.
 -- ---------------------------------------------------------------------------
 CREATE OR REPLACE FUNCTION public.protect_phone_numbers()
 RETURNS trigger
@@ -241,8 +242,12 @@ DECLARE
   v_pending integer;
 BEGIN
   v_user := pg_catalog.current_setting('role', true) IN ('authenticated', 'anon');
+  -- Refused here, as RLS would, not left to it: the policies read auth.uid()
+  -- once per statement, this per row (request.jwt.claims changed between
+  -- rows must not skip the rules below).
   IF v_user AND NEW.user_id IS DISTINCT FROM auth.uid() THEN
-    RETURN NEW;
+    RAISE EXCEPTION 'new row violates row-level security policy for table "phone_numbers"'
+      USING ERRCODE = '42501';
   END IF;
 
   -- A signed-in user changing a row's number gets a new number: frozen too

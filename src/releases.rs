@@ -114,6 +114,28 @@ pub const REVISIONS: &[Revision] = &[
         release: "0.3.0",
         checksum: "be7f6618fe591470d07f9c94bc0721c08f4bfe1fd6e89416b07a69716c4d847c",
     },
+    // 0.3.1: the limit and phone-number triggers refuse a row for another
+    // user themselves (request.jwt.claims changed inside a statement no
+    // longer skips them); the permanent audit keeps an assistant name's
+    // first 200 characters; files 2, 3 and 5 changed.
+    Revision {
+        version: 2,
+        name: "assistant-schema.sql",
+        release: "0.3.1",
+        checksum: "5e6dc3c18c7953d82974ef291b89b76d6f7f6c2dcb625308ae8faf2471ada619",
+    },
+    Revision {
+        version: 3,
+        name: "phone-number-schema.sql",
+        release: "0.3.1",
+        checksum: "4ae8dd54a70351c9099323eb04a4f3d887fe791940f0839ac40d4d6fd8abdf03",
+    },
+    Revision {
+        version: 5,
+        name: "missing-tables-schema.sql",
+        release: "0.3.1",
+        checksum: "8cc2dc588d78a9c10ce9788badeaf93bd064f61292042895353579c063761659",
+    },
 ];
 
 /// The released revision of file `version` with this checksum, if any.

@@ -412,6 +412,129 @@ async fn pending_phone_number_claims_are_capped_by_plan() {
 }
 
 // ---------------------------------------------------------------------------
+// Holes left open in 0.3.0, closed in 0.3.1 (each test fails on
+// `VMX_ATTACK_SQL_DIR=sql/releases/0.3.0 cargo test --test attacks_more`)
+// ---------------------------------------------------------------------------
+
+/// `request.jwt.claims` set to a stranger's id from inside the statement, for
+/// every row after the first: the policies' `(select auth.uid())` was read
+/// once, for the first row, but the triggers read `auth.uid()` per row.
+fn switch_claims_after_first_row() -> &'static str {
+    "(g = 1 OR set_config('request.jwt.claims',
+        json_build_object('sub', gen_random_uuid(), 'role', 'authenticated')::text, true) IS NOT NULL)"
+}
+
+/// Promises 1 and 2: in 0.3.0 the limit trigger left a row whose user was
+/// not `auth.uid()` to RLS; with the claims switched inside one INSERT the
+/// trigger saw a stranger and let the rows through, and RLS (read for the
+/// first row) let them in: five assistants on a one-assistant plan.
+#[tokio::test]
+async fn claims_switched_inside_a_statement_do_not_lift_the_assistant_limit() {
+    let db = attack_db();
+    let m = db.sign_up("mallory@example.com").await;
+    let mut ma = db.connect_as(Actor::User(m)).await;
+    let r = exec(
+        &mut ma,
+        &format!(
+            "INSERT INTO public.assistants (user_id, name)
+             SELECT '{m}', 'bot ' || g FROM generate_series(1, 5) g WHERE {}",
+            switch_claims_after_first_row()
+        ),
+    )
+    .await;
+    let mut su = db.superuser().await;
+    let held = int(
+        &mut su,
+        &format!("SELECT count(*) FROM public.assistants WHERE user_id = '{m}'"),
+    )
+    .await;
+    assert!(
+        held <= 1,
+        "{held} assistants on a one-assistant plan ({r:?})"
+    );
+    assert_eq!(sqlstate(&r).as_deref(), Some("42501"), "{r:?}");
+}
+
+/// Promise 12: the same switch in the phone-number trigger skipped every
+/// user rule for the rows after the first: a user wrote the backend's ids
+/// (which route another account's calls) into their own numbers.
+#[tokio::test]
+async fn claims_switched_inside_a_statement_do_not_lift_the_phone_rules() {
+    let db = attack_db();
+    let m = db.sign_up("mallory@example.com").await;
+    let mut ma = db.connect_as(Actor::User(m)).await;
+    let r = exec(
+        &mut ma,
+        &format!(
+            "INSERT INTO public.phone_numbers (user_id, phone_number, friendly_name, vapi_phone_id, vapi_credential_id)
+             SELECT '{m}', '+1555000000' || g, 'line ' || g,
+                    CASE WHEN g > 1 THEN 'PN-victim' END, CASE WHEN g > 1 THEN 'CR-victim' END
+             FROM generate_series(1, 2) g WHERE {}",
+            switch_claims_after_first_row()
+        ),
+    )
+    .await;
+    let mut su = db.superuser().await;
+    let squatted = int(
+        &mut su,
+        &format!(
+            "SELECT count(*) FROM public.phone_numbers
+             WHERE user_id = '{m}' AND (vapi_phone_id IS NOT NULL OR vapi_credential_id IS NOT NULL)"
+        ),
+    )
+    .await;
+    assert_eq!(squatted, 0, "Mallory wrote the backend's ids ({r:?})");
+    assert_eq!(sqlstate(&r).as_deref(), Some("42501"), "{r:?}");
+}
+
+/// Promise 10's audit rows are permanent, and in 0.3.0 each one copied the
+/// assistant's whole name: creating and deleting an assistant named with
+/// a megabyte left two megabytes in usage_logs that the user can never
+/// remove, as often as they like. The audit keeps the name's first 200
+/// characters.
+#[tokio::test]
+async fn a_huge_assistant_name_is_not_copied_into_the_permanent_audit() {
+    let db = attack_db();
+    let m = db.sign_up("mallory@example.com").await;
+    let mut ma = db.connect_as(Actor::User(m)).await;
+    let x: Uuid = sqlx::query_scalar(&format!(
+        "INSERT INTO public.assistants (user_id, name) VALUES ('{m}', repeat('x', 1000000)) RETURNING id"
+    ))
+    .fetch_one(&mut ma)
+    .await
+    .expect("Mallory creates an assistant");
+    exec_ok(
+        &mut ma,
+        &format!("DELETE FROM public.assistants WHERE id = '{x}'"),
+    )
+    .await;
+    let mut su = db.superuser().await;
+    let kept = int(
+        &mut su,
+        &format!(
+            "SELECT coalesce(sum(length(details::text)), 0)::bigint FROM public.usage_logs WHERE user_id = '{m}'"
+        ),
+    )
+    .await;
+    assert!(
+        kept < 2000,
+        "the audit keeps {kept} characters of one assistant's name"
+    );
+    let rows = int(
+        &mut su,
+        &format!(
+            "SELECT count(*) FROM public.usage_logs WHERE user_id = '{m}'
+               AND details->>'assistant_name' = repeat('x', 200)"
+        ),
+    )
+    .await;
+    assert_eq!(
+        rows, 2,
+        "created and deleted are both audited, with the name's start"
+    );
+}
+
+// ---------------------------------------------------------------------------
 // Attacks that held
 // ---------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-//! Upgrades: a database that release v0.1.0 (or v0.2.0) migrated (built from
+//! Upgrades: a database that release v0.1.0 (or v0.2.0, v0.3.0) migrated (built from
 //! the kept texts of that release, with its history as that vmx wrote it)
 //! moves to this binary's files with a plain `vmx migrate`, through the real
 //! binary, on a real PostgreSQL.
@@ -65,9 +65,15 @@ fn migrated_by_v010(base: Fixture, upto: i32) -> TestDb {
 }
 
 /// `base` with the five files as release 0.2.0 left them (`sql/releases/0.2.0`
-/// for the files 0.3.0 changed), applied as the admin, each in one
+/// for the files changed since), applied as the admin, each in one
 /// transaction, and the history as vmx 0.2.0 writes it (shape 2).
 fn migrated_by_v020(base: Fixture) -> TestDb {
+    migrated_by(V020, base)
+}
+
+/// `base` with the five files as `release` (0.2.0 or later: history shape 2)
+/// left them, from `sql/releases/<release>` for the files changed since.
+fn migrated_by(release: &str, base: Fixture) -> TestDb {
     let db = fresh_db(base);
     let mut history = String::from(
         "CREATE SCHEMA IF NOT EXISTS vmx;
@@ -81,16 +87,16 @@ fn migrated_by_v020(base: Fixture) -> TestDb {
            ON vmx.schema_history (version) WHERE superseded_at IS NULL;",
     );
     for m in vmx::catalog::migrations() {
-        let r = revision_of(V020, m.version);
+        let r = revision_of(release, m.version);
         let path = if r.checksum == m.checksum {
             format!("sql/{}", r.name)
         } else {
-            format!("sql/releases/{V020}/{}", r.name)
+            format!("sql/releases/{release}/{}", r.name)
         };
         db.apply(&path, Some(ADMIN));
         history.push_str(&format!(
             "INSERT INTO vmx.schema_history (version, name, checksum, applied_at, execution_ms, vmx_version)
-             VALUES ({}, '{}', '{}', now() - interval '30 days', 7, '{V020}');",
+             VALUES ({}, '{}', '{}', now() - interval '30 days', 7, '{release}');",
             m.version, r.name, r.checksum
         ));
     }
@@ -229,6 +235,20 @@ fn database_migrated_by_v020_upgrades_keeping_every_row_and_counter() {
          FROM (SELECT id FROM public.profiles ORDER BY id LIMIT 1) p, generate_series(1, 5) g",
     );
     upgrade_from_keeps_everything(&db, V020);
+}
+
+/// 0.3.0 → 0.3.1 (functions only): release data plus audit rows with a long
+/// assistant name written by 0.3.0: every row, counter and history row is kept.
+#[test]
+fn database_migrated_by_v030_upgrades_keeping_every_row_and_counter() {
+    let db = migrated_by("0.3.0", Fixture::Compat);
+    db.apply("tests/fixtures/release-data.sql", None);
+    db.sql(
+        "INSERT INTO public.usage_logs (user_id, action_type, assistant_count_change, call_time_change_seconds, details)
+         SELECT p.id, 'assistant_created', 0, 0, jsonb_build_object('assistant_name', repeat('n', 5000))
+         FROM (SELECT id FROM public.profiles ORDER BY id LIMIT 1) p",
+    );
+    upgrade_from_keeps_everything(&db, "0.3.0");
 }
 
 #[test]
