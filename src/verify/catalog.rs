@@ -33,6 +33,11 @@ pub struct Column {
 pub struct Table {
     pub name: String,
     pub rls: bool,
+    /// FORCE ROW LEVEL SECURITY: the owner is held to the policies too.
+    pub force_rls: bool,
+    pub owner: String,
+    /// The owner is a superuser or has BYPASSRLS.
+    pub owner_bypasses_rls: bool,
     pub privileges: Vec<Grant>,
     pub columns: Vec<Column>,
     /// CHECK and UNIQUE constraints.
@@ -250,6 +255,8 @@ pub struct Function {
     /// `name(argtypes)`, e.g. `get_user_call_usage(uuid)`.
     pub signature: String,
     pub owner: String,
+    /// The owner is a superuser or has BYPASSRLS.
+    pub owner_bypasses_rls: bool,
     pub security_definer: bool,
     /// Returns `trigger` (cannot be called through the API).
     pub trigger: bool,
@@ -416,7 +423,7 @@ SELECT json_build_object(
 )::text FROM kept;
 -- The seven tables: columns, privileges, constraints, triggers, foreign keys, indexes.
 WITH rels AS MATERIALIZED (
-  SELECT c.oid, c.relname, c.relrowsecurity, c.relacl, c.relowner
+  SELECT c.oid, c.relname, c.relrowsecurity, c.relforcerowsecurity, c.relacl, c.relowner
   FROM pg_catalog.pg_class c
   WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p') AND c.relname = ANY (ARRAY[{TABLES}]::name[])
 )
@@ -424,6 +431,9 @@ SELECT json_build_object(
   'tables', (SELECT coalesce(json_agg(json_build_object(
       'name', r.relname,
       'rls', r.relrowsecurity,
+      'force_rls', r.relforcerowsecurity,
+      'owner', pg_get_userbyid(r.relowner),
+      'owner_bypasses_rls', (SELECT o.rolsuper OR o.rolbypassrls FROM pg_roles o WHERE o.oid = r.relowner),
       'privileges', (SELECT coalesce(json_agg(json_build_object(
             'grantee', CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END,
             'privilege', a.privilege_type)), '[]')
@@ -588,6 +598,7 @@ SELECT json_build_object('functions', (SELECT coalesce(json_agg(json_build_objec
       'schema', n.nspname,
       'signature', format('%s(%s)', p.proname, oidvectortypes(p.proargtypes)),
       'owner', pg_get_userbyid(p.proowner),
+      'owner_bypasses_rls', (SELECT o.rolsuper OR o.rolbypassrls FROM pg_roles o WHERE o.oid = p.proowner),
       'security_definer', p.prosecdef,
       'trigger', p.prorettype = 'pg_catalog.trigger'::regtype,
       'config', p.proconfig,

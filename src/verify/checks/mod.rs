@@ -51,6 +51,7 @@ pub enum CheckId {
     ExposedRlsDisabled,
     RlsNoPolicy,
     SettingRowSecurity,
+    RlsOwnerBypass,
     // policies
     PolicyExpected,
     PolicyAlwaysTrue,
@@ -136,7 +137,9 @@ impl CheckId {
             | UniqueKey | ConstraintEnforced | LatestCallsIndex | ExtensionInPublic => {
                 Section::Tables
             }
-            RlsEnabled | ExposedRlsDisabled | RlsNoPolicy | SettingRowSecurity => Section::Rls,
+            RlsEnabled | ExposedRlsDisabled | RlsNoPolicy | SettingRowSecurity | RlsOwnerBypass => {
+                Section::Rls
+            }
             PolicyExpected
             | PolicyAlwaysTrue
             | PolicyForAnon
@@ -297,6 +300,7 @@ pub const STATIC: &[Check] = &[
     rls::exposed_rls_disabled,
     rls::rls_no_policy,
     rls::setting_row_security,
+    rls::rls_owner_bypass,
     policies::policy_expected,
     policies::policy_always_true,
     policies::policy_for_anon,

@@ -20,6 +20,62 @@ pub fn rls_enabled(cat: &Catalog) -> Vec<CheckResult> {
         .collect()
 }
 
+/// The schema's SECURITY DEFINER functions (sign-up, limits, usage, cleanup)
+/// act on rows of every user, so RLS must not hold them: no table of the seven
+/// is FORCE ROW LEVEL SECURITY for an owner without BYPASSRLS, and each such
+/// function is owned by the tables' owner (or a role with BYPASSRLS). Held,
+/// they see none of the rows they count and may write none (the policies are
+/// for the API roles): a sign-up fails, a limit counts nothing.
+pub fn rls_owner_bypass(cat: &Catalog) -> Vec<CheckResult> {
+    let mut found = Vec::new();
+    let owners: BTreeSet<&str> = present(cat).map(|(_, t)| t.owner.as_str()).collect();
+    let definers: Vec<_> = expect::FUNCTIONS
+        .iter()
+        .filter(|f| f.security_definer)
+        .filter_map(|spec| {
+            cat.public_functions()
+                .find(|f| f.signature == spec.signature && f.security_definer)
+        })
+        .collect();
+    for (spec, table) in present(cat) {
+        let owner_runs_definers = definers.iter().any(|f| f.owner == table.owner);
+        if table.force_rls && !table.owner_bypasses_rls && owner_runs_definers {
+            found.push(CheckId::RlsOwnerBypass.fail(
+                qualified_table(spec.name),
+                format!(
+                    "FORCE ROW LEVEL SECURITY holds its owner {} to the policies: the schema's SECURITY DEFINER functions see and write none of its rows",
+                    table.owner
+                ),
+                format!("ALTER TABLE public.{} NO FORCE ROW LEVEL SECURITY", spec.name),
+            ));
+        }
+    }
+    for f in definers {
+        let strangers: Vec<&str> = owners.iter().copied().filter(|o| *o != f.owner).collect();
+        if !f.owner_bypasses_rls && !strangers.is_empty() {
+            found.push(CheckId::RlsOwnerBypass.fail(
+                f.qualified(),
+                format!(
+                    "owned by {}, who does not own the tables ({}) and has no BYPASSRLS: RLS holds it to the policies, so it sees none of the rows it must count or write",
+                    f.owner,
+                    strangers.join(", ")
+                ),
+                format!(
+                    "ALTER FUNCTION {} OWNER TO {}",
+                    f.qualified(),
+                    ident(strangers[0])
+                ),
+            ));
+        }
+    }
+    or_pass(
+        found,
+        CheckId::RlsOwnerBypass,
+        "public",
+        "RLS does not hold the schema's SECURITY DEFINER functions (no FORCE, owned by the tables' owner)",
+    )
+}
+
 /// Every other table in an exposed schema that an API role may reach has RLS
 /// on (splinter 0013); the seven tables are `rls-enabled`'s.
 pub fn exposed_rls_disabled(cat: &Catalog) -> Vec<CheckResult> {
@@ -123,6 +179,22 @@ pub const BREAKS: &[Break] = &[Break::fails(
          ALTER TABLE public.notes ENABLE ROW LEVEL SECURITY;
          GRANT SELECT ON public.notes TO authenticated",
     ),
+    Break::fails(
+        CheckId::RlsOwnerBypass,
+        "public.profiles",
+        "ALTER ROLE {admin} NOBYPASSRLS;
+         ALTER TABLE public.profiles FORCE ROW LEVEL SECURITY",
+    )
+    .undo("ALTER ROLE {admin} BYPASSRLS"),
+    // A role that neither owns the tables nor bypasses RLS.
+    Break::fails(
+        CheckId::RlsOwnerBypass,
+        "public.handle_new_user()",
+        "CREATE ROLE vmx_break_owner NOLOGIN;
+         GRANT USAGE ON SCHEMA public TO vmx_break_owner;
+         ALTER FUNCTION public.handle_new_user() OWNER TO vmx_break_owner",
+    )
+    .undo("REASSIGN OWNED BY vmx_break_owner TO {admin}; DROP OWNED BY vmx_break_owner; DROP ROLE vmx_break_owner"),
     Break::fails(
         CheckId::SettingRowSecurity,
         "role authenticated",
