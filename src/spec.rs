@@ -610,10 +610,13 @@ pub const VALUE_CHECKS: &[(&str, &str, &[&str])] = &[
 
 /// Column sets that must be unique, with the rows they cover (None: all, by a
 /// UNIQUE constraint or a full unique index; Some: a partial unique index with
-/// this predicate): the webhook idempotency key, one limits row per user, one
+/// this predicate): the webhook idempotency key, the provider ids, one limits row per user, one
 /// owner per verified (routable) number — unverified claims may repeat (promise 12).
 pub const UNIQUE_KEYS: &[(&str, &[&str], Option<&str>)] = &[
     ("call_logs", &["vapi_call_id"], None),
+    // The provider ids webhooks find an account by: one account each.
+    ("assistants", &["vapi_assistant_id"], None),
+    ("phone_numbers", &["vapi_phone_id"], None),
     ("user_limits", &["user_id"], None),
     (
         "phone_numbers",

@@ -404,6 +404,11 @@ pub const BREAKS: &[Break] = &[
         "ALTER TABLE public.call_logs DROP CONSTRAINT call_logs_vapi_call_id_key;
          CREATE INDEX call_logs_vapi_call_id_idx ON public.call_logs (vapi_call_id)",
     ),
+    Break::fails(
+        CheckId::UniqueKey,
+        "public.phone_numbers.vapi_phone_id",
+        "ALTER TABLE public.phone_numbers DROP CONSTRAINT phone_numbers_vapi_phone_id_key",
+    ),
     // What a failed `CREATE UNIQUE INDEX CONCURRENTLY` leaves: an index that
     // is not valid (the constraint's own, here).
     Break::fails(
