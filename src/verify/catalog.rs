@@ -517,6 +517,9 @@ reads_setting AS MATERIALIZED (
   SELECT ':funcid (' || string_agg(p.oid::text, '|') || ') ' AS pattern FROM pg_catalog.pg_proc p
   WHERE p.proname = 'current_setting' AND p.pronamespace = 'pg_catalog'::regnamespace
 ),
+calls_uid AS MATERIALIZED (
+  SELECT ':funcid ' || coalesce(to_regprocedure('auth.uid()')::oid, 0) || ' ' AS pattern
+),
 -- Each catalog is read once, by a bare sequential scan whose rows are judged with
 -- plain comparisons against arrays computed once: with thousands of correct objects
 -- the per-row cost is what counts (no index can tell RLS or a policy's form).
@@ -529,6 +532,10 @@ policy_candidates AS MATERIALIZED (
      -- Reads a setting itself (current_setting('request.jwt.claims')): the
      -- deparsed text tells what it reads.
      OR p.polqual::text ~ (SELECT pattern FROM reads_setting) OR p.polwithcheck::text ~ (SELECT pattern FROM reads_setting)
+     -- Calls auth.uid() more often than it has scalar subqueries (`(select
+     -- auth.uid())`, subLinkType 4): a bare call, evaluated per row.
+     OR regexp_count(p.polqual::text, (SELECT pattern FROM calls_uid)) > regexp_count(p.polqual::text, '\{SUBLINK :subLinkType 4 ')
+     OR regexp_count(p.polwithcheck::text, (SELECT pattern FROM calls_uid)) > regexp_count(p.polwithcheck::text, '\{SUBLINK :subLinkType 4 ')
 ),
 relation_candidates AS MATERIALIZED (
   SELECT c.oid, c.relname, c.relnamespace, c.relkind, c.relowner, c.relrowsecurity,

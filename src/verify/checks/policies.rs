@@ -491,6 +491,16 @@ pub const BREAKS: &[Break] = &[
         "public.call_logs.per_row",
         "CREATE POLICY per_row ON public.call_logs FOR SELECT TO authenticated USING (user_id = auth.uid())",
     ),
+    // On a table of the app's own (splinter 0003 for the whole exposed schema).
+    Break::warns(
+        CheckId::PolicyAuthUidWrapped,
+        "public.notes.notes_own",
+        "CREATE TABLE public.notes (id int PRIMARY KEY, user_id uuid, body text);
+         ALTER TABLE public.notes ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY notes_own ON public.notes FOR SELECT TO authenticated
+           USING (user_id = auth.uid() OR EXISTS (SELECT 1 FROM public.profiles p WHERE p.id = (select auth.uid())));
+         GRANT SELECT ON public.notes TO authenticated",
+    ),
     Break::fails(
         CheckId::PolicyRlsDisabled,
         "public.drafts",
