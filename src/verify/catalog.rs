@@ -513,13 +513,6 @@ jwt_policies AS (
   WHERE d.refclassid = 'pg_catalog.pg_proc'::regclass AND d.refobjid = coalesce(to_regprocedure('auth.jwt()')::oid, 0)
     AND coalesce(d.classid, 0) = 'pg_catalog.pg_policy'::regclass
 ),
-reads_setting AS MATERIALIZED (
-  SELECT ':funcid (' || string_agg(p.oid::text, '|') || ') ' AS pattern FROM pg_catalog.pg_proc p
-  WHERE p.proname = 'current_setting' AND p.pronamespace = 'pg_catalog'::regnamespace
-),
-calls_uid AS MATERIALIZED (
-  SELECT ':funcid ' || coalesce(to_regprocedure('auth.uid()')::oid, 0) || ' ' AS pattern
-),
 -- Each catalog is read once, by a bare sequential scan whose rows are judged with
 -- plain comparisons against arrays computed once: with thousands of correct objects
 -- the per-row cost is what counts (no index can tell RLS or a policy's form).
@@ -529,13 +522,6 @@ policy_candidates AS MATERIALIZED (
      OR p.polrelid = ANY ((SELECT array_agg(oid) FROM spec)::oid[])
      OR p.polqual::text LIKE '{CONST %' OR p.polwithcheck::text LIKE '{CONST %'
      OR p.oid = ANY ((SELECT array_agg(objid) FROM jwt_policies)::oid[])
-     -- Reads a setting itself (current_setting('request.jwt.claims')): the
-     -- deparsed text tells what it reads.
-     OR p.polqual::text ~ (SELECT pattern FROM reads_setting) OR p.polwithcheck::text ~ (SELECT pattern FROM reads_setting)
-     -- Calls auth.uid() more often than it has scalar subqueries (`(select
-     -- auth.uid())`, subLinkType 4): a bare call, evaluated per row.
-     OR regexp_count(p.polqual::text, (SELECT pattern FROM calls_uid)) > regexp_count(p.polqual::text, '\{SUBLINK :subLinkType 4 ')
-     OR regexp_count(p.polwithcheck::text, (SELECT pattern FROM calls_uid)) > regexp_count(p.polwithcheck::text, '\{SUBLINK :subLinkType 4 ')
 ),
 relation_candidates AS MATERIALIZED (
   SELECT c.oid, c.relname, c.relnamespace, c.relkind, c.relowner, c.relrowsecurity,
@@ -597,7 +583,9 @@ function_candidates AS MATERIALIZED (
   SELECT p.oid FROM pg_catalog.pg_proc p
   WHERE coalesce(p.pronamespace, 0) = ANY ((SELECT oids FROM nsp)::oid[]) AND p.prokind = 'f'
     AND (p.prosecdef OR p.proconfig IS NULL
-         OR NOT ('search_path=""' = ANY (p.proconfig) OR p.proconfig::text ~ '[{,"]search_path=')
+         OR NOT ('search_path=""' = ANY (p.proconfig) OR p.proconfig::text LIKE '%search_path=%')
+         -- A setting merely named like it (app.search_path): read, and judged exactly.
+         OR strpos(p.proconfig::text, '.search_path=') > 0
          OR p.proowner = ANY ((SELECT oids FROM api)::oid[])
          OR (p.pronamespace = 'public'::regnamespace AND p.proname = ANY (ARRAY[{FUNCTIONS}]::name[])))
 )

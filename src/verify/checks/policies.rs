@@ -491,16 +491,6 @@ pub const BREAKS: &[Break] = &[
         "public.call_logs.per_row",
         "CREATE POLICY per_row ON public.call_logs FOR SELECT TO authenticated USING (user_id = auth.uid())",
     ),
-    // On a table of the app's own (splinter 0003 for the whole exposed schema).
-    Break::warns(
-        CheckId::PolicyAuthUidWrapped,
-        "public.notes.notes_own",
-        "CREATE TABLE public.notes (id int PRIMARY KEY, user_id uuid, body text);
-         ALTER TABLE public.notes ENABLE ROW LEVEL SECURITY;
-         CREATE POLICY notes_own ON public.notes FOR SELECT TO authenticated
-           USING (user_id = auth.uid() OR EXISTS (SELECT 1 FROM public.profiles p WHERE p.id = (select auth.uid())));
-         GRANT SELECT ON public.notes TO authenticated",
-    ),
     Break::fails(
         CheckId::PolicyRlsDisabled,
         "public.drafts",
@@ -514,16 +504,6 @@ pub const BREAKS: &[Break] = &[
            USING (((select auth.jwt()) -> 'user_metadata' ->> 'role') = 'admin')",
     )
     .also(&[CheckId::PolicyOwnerCheck]),
-    // A table of the app's own whose policy reads the claims itself.
-    Break::fails(
-        CheckId::PolicyUserMetadata,
-        "public.notes.notes_admins",
-        "CREATE TABLE public.notes (id int PRIMARY KEY, body text);
-         ALTER TABLE public.notes ENABLE ROW LEVEL SECURITY;
-         CREATE POLICY notes_admins ON public.notes FOR SELECT TO authenticated
-           USING ((current_setting('request.jwt.claims', true)::jsonb -> 'user_metadata' ->> 'admin') = 'yes');
-         GRANT SELECT ON public.notes TO authenticated",
-    ),
 ];
 
 #[cfg(test)]
