@@ -547,6 +547,27 @@ pub const LIMIT_SQLSTATE: &str = "VX001";
 
 // ------------------------------------------------------------ structure that carries promises
 
+/// Columns that must accept NULL, besides those of the ON DELETE SET NULL
+/// foreign keys (see [`must_accept_null`]): a phone-only sign-up has no
+/// e-mail (promise 13).
+pub const NULLABLE: &[(&str, &str)] = &[("profiles", "email")];
+
+/// Every column that must accept NULL: [`NULLABLE`] and the columns of the
+/// ON DELETE SET NULL foreign keys (NOT NULL there makes the deletion fail:
+/// promise 10 keeps a call when its assistant goes).
+pub fn must_accept_null() -> Vec<(&'static str, &'static str)> {
+    NULLABLE
+        .iter()
+        .copied()
+        .chain(
+            FOREIGN_KEYS
+                .iter()
+                .filter(|k| k.on_delete == "SET NULL")
+                .map(|k| (k.table, k.column)),
+        )
+        .collect()
+}
+
 /// Columns that must be NOT NULL: (table, column). Primary keys are NOT NULL anyway.
 /// (`profiles.email` may be NULL since 0.2.0: phone-only sign-ups, promise 13.)
 pub const NOT_NULL: &[(&str, &str)] = &[

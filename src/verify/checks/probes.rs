@@ -178,5 +178,6 @@ pub const BREAKS: &[Break] = &[
         "auth.users.phone",
         "ALTER TABLE public.profiles ALTER COLUMN email SET NOT NULL",
     )
-    .probe(),
+    .probe()
+    .also(&[CheckId::ColumnNotNull]),
 ];

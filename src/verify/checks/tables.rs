@@ -59,9 +59,11 @@ pub fn table_columns(cat: &Catalog) -> Vec<CheckResult> {
     out
 }
 
-/// The NOT NULL columns of `spec::NOT_NULL`.
+/// The NOT NULL columns of `spec::NOT_NULL`, and the columns that must accept
+/// NULL (`spec::must_accept_null`).
 pub fn column_not_null(cat: &Catalog) -> Vec<CheckResult> {
-    let found = expect::NOT_NULL
+    let nullable = expect::must_accept_null();
+    let mut found: Vec<CheckResult> = expect::NOT_NULL
         .iter()
         .filter_map(|(table, column)| {
             let c = cat.table(table)?.column(column)?;
@@ -74,11 +76,29 @@ pub fn column_not_null(cat: &Catalog) -> Vec<CheckResult> {
             })
         })
         .collect();
+    found.extend(nullable.iter().filter_map(|(table, column)| {
+        let c = cat.table(table)?.column(column)?;
+        c.not_null.then(|| {
+            CheckId::ColumnNotNull.fail(
+                format!("public.{table}.{column}"),
+                if *column == "email" {
+                    "column is NOT NULL: a phone-only sign-up gets no profile (and no limits)".to_string()
+                } else {
+                    format!("column is NOT NULL: its foreign key is ON DELETE SET NULL, so deleting what it points at fails (and {table} rows cannot outlive it)")
+                },
+                format!("ALTER TABLE public.{table} ALTER COLUMN {column} DROP NOT NULL"),
+            )
+        })
+    }));
     or_pass(
         found,
         CheckId::ColumnNotNull,
         "public",
-        &format!("{} required columns are NOT NULL", expect::NOT_NULL.len()),
+        &format!(
+            "{} required columns are NOT NULL; {} accept NULL",
+            expect::NOT_NULL.len(),
+            nullable.len()
+        ),
     )
 }
 
@@ -234,6 +254,63 @@ pub fn unique_key(cat: &Catalog) -> Vec<CheckResult> {
                 )
             })
         })
+        .chain(unexpected_unique_keys(cat))
+        .collect()
+}
+
+/// Unique keys on the seven tables that the schema does not make (besides a
+/// key that includes one of its own, which can never refuse more): a value
+/// one account holds refuses everyone else's (squatting, promise 12; a
+/// unique e-mail blocks a sign-up, promise 13) and the refusal tells who holds it.
+fn unexpected_unique_keys(cat: &Catalog) -> Vec<CheckResult> {
+    // The table's own full keys: its primary key (id) and its UNIQUE_KEYS.
+    let own = |table: &str| -> Vec<&[&str]> {
+        expect::UNIQUE_KEYS
+            .iter()
+            .filter(|(t, _, rows)| *t == table && rows.is_none())
+            .map(|(_, columns, _)| *columns)
+            .chain(std::iter::once(&["id"][..]))
+            .collect()
+    };
+    cat.indexes
+        .iter()
+        .filter(|i| i.unique && i.valid && expect::table(&i.table).is_some())
+        .filter(|i| {
+            let columns: Vec<&str> = i.columns.iter().flatten().map(String::as_str).collect();
+            let expected = expect::UNIQUE_KEYS.iter().any(|(table, keys, rows)| {
+                *table == i.table
+                    && *keys == columns.as_slice()
+                    && match rows {
+                        None => !i.partial,
+                        Some(pred) => i.definition.ends_with(&format!("WHERE ({pred})")),
+                    }
+            });
+            let includes_own = i.columns.iter().all(Option::is_some)
+                && own(&i.table)
+                    .iter()
+                    .any(|key| key.iter().all(|k| columns.contains(k)));
+            !expected && !includes_own
+        })
+        .map(|i| {
+            let columns: Vec<String> = i
+                .columns
+                .iter()
+                .map(|c| c.clone().unwrap_or_else(|| "(expression)".into()))
+                .collect();
+            CheckId::UniqueKey.fail(
+                format!("public.{}.{}", i.table, columns.join(",")),
+                format!(
+                    "{} makes ({}) unique, which the schema does not: a value one account holds refuses everyone else's, and the refusal tells who holds it",
+                    i.name,
+                    columns.join(", ")
+                ),
+                if i.constraint {
+                    format!("ALTER TABLE public.{} DROP CONSTRAINT {}", ident(&i.table), ident(&i.name))
+                } else {
+                    format!("DROP INDEX public.{}", ident(&i.name))
+                },
+            )
+        })
         .collect()
 }
 
@@ -361,6 +438,16 @@ pub const BREAKS: &[Break] = &[
         "ALTER TABLE public.call_logs ALTER COLUMN user_id DROP NOT NULL",
     ),
     Break::fails(
+        CheckId::ColumnNotNull,
+        "public.call_logs.assistant_id",
+        "ALTER TABLE public.call_logs ALTER COLUMN assistant_id SET NOT NULL",
+    ),
+    Break::fails(
+        CheckId::ColumnNotNull,
+        "public.profiles.email",
+        "ALTER TABLE public.profiles ALTER COLUMN email SET NOT NULL",
+    ),
+    Break::fails(
         CheckId::ColumnDefault,
         "public.user_limits.max_assistants",
         "ALTER TABLE public.user_limits ALTER COLUMN max_assistants SET DEFAULT 5",
@@ -408,6 +495,18 @@ pub const BREAKS: &[Break] = &[
         CheckId::UniqueKey,
         "public.phone_numbers.vapi_phone_id",
         "ALTER TABLE public.phone_numbers DROP CONSTRAINT phone_numbers_vapi_phone_id_key",
+    ),
+    // The original guide's keys, which the files drop: a number or an
+    // e-mail one account holds refuses everyone else's.
+    Break::fails(
+        CheckId::UniqueKey,
+        "public.phone_numbers.phone_number",
+        "CREATE UNIQUE INDEX phone_numbers_phone_number_key ON public.phone_numbers (phone_number)",
+    ),
+    Break::fails(
+        CheckId::UniqueKey,
+        "public.profiles.email",
+        "ALTER TABLE public.profiles ADD CONSTRAINT profiles_email_key UNIQUE (email)",
     ),
     // What a failed `CREATE UNIQUE INDEX CONCURRENTLY` leaves: an index that
     // is not valid (the constraint's own, here).
