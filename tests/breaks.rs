@@ -54,10 +54,17 @@ fn with_status(doc: &Value, status: &str) -> Vec<(String, String)> {
 fn run_case(case: &Break) -> Result<(), String> {
     let db = fresh_db(Fixture::Schema);
     db.record_history();
-    db.sql(&case.sql.replace("{admin}", ADMIN));
+    // Parts split by a `;;` line run one by one (ALTER SYSTEM cannot run in
+    // the transaction block one `psql -c` makes of several statements).
+    let run = |sql: &str| {
+        for part in sql.replace("{admin}", ADMIN).split("\n;;\n") {
+            db.sql(part);
+        }
+    };
+    run(case.sql);
     let result = verify_json(&db, case.probe);
     if let Some(undo) = case.undo {
-        db.sql(&undo.replace("{admin}", ADMIN));
+        run(undo);
     }
     let (code, doc) =
         result.map_err(|e| format!("{} on {}: {e}", case.id.as_str(), case.target))?;

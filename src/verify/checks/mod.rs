@@ -227,8 +227,10 @@ pub struct Break {
     pub probe: bool,
     /// Other ids this break also fails, by design.
     pub also: &'static [CheckId],
-    /// Changes a role (cluster-wide): run alone and undone with this SQL.
-    /// In `sql` and `undo`, `{admin}` stands for the role verify connects as.
+    /// Changes a role or the server (cluster-wide): run alone and undone with
+    /// this SQL. In `sql` and `undo`, `{admin}` stands for the role verify
+    /// connects as, and a line `;;` separates parts run one by one (outside a
+    /// transaction block, as `ALTER SYSTEM` needs).
     pub undo: Option<&'static str>,
 }
 
@@ -434,9 +436,23 @@ fn bad_settings(
     name: &str,
     bad: impl Fn(&str) -> bool,
 ) -> Vec<(String, String, String)> {
-    cat.role_settings
+    // Server-wide first: every session of every role and database.
+    let server = cat
+        .server_settings
         .iter()
-        .filter_map(|s| {
+        .filter(|s| s.name.eq_ignore_ascii_case(name) && bad(&s.value.to_lowercase()))
+        .map(|s| {
+            (
+                "server".to_string(),
+                format!(
+                    "{name} = {} is set for the whole server ({})",
+                    s.value, s.source
+                ),
+                format!("ALTER SYSTEM RESET {name}; SELECT pg_reload_conf(); (or remove it from postgresql.conf)"),
+            )
+        });
+    server
+        .chain(cat.role_settings.iter().filter_map(|s| {
             let (n, value) = split_setting(&s.setting);
             if !n.eq_ignore_ascii_case(name) || !bad(&value) {
                 return None;
@@ -452,7 +468,7 @@ fn bad_settings(
                 format!("{name} = {value} is set for {scope}"),
                 remedy,
             ))
-        })
+        }))
         .collect()
 }
 

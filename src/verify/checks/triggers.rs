@@ -305,6 +305,12 @@ pub const BREAKS: &[Break] = &[
         "role authenticated",
         "DO $$ BEGIN EXECUTE format('ALTER ROLE authenticated IN DATABASE %I SET session_replication_role = replica', current_database()); END $$",
     ),
+    Break::fails(
+        CheckId::SettingReplicationRole,
+        "server",
+        "ALTER SYSTEM SET session_replication_role = replica\n;;\nSELECT pg_reload_conf()",
+    )
+    .undo("ALTER SYSTEM RESET session_replication_role\n;;\nSELECT pg_reload_conf()"),
     Break::warns(
         CheckId::TriggerUnexpected,
         "public.user_limits.vmx_break_raise_limits",
