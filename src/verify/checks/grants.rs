@@ -176,19 +176,29 @@ fn readable<'a>(cat: &'a Catalog, kinds: &'a [&str]) -> impl Iterator<Item = &'a
 
 /// Views without `security_invoker` run with their owner's rights: RLS of the
 /// tables under them is the owner's, not the caller's (splinter 0010).
+/// A view the API roles may only write (an auto-updatable view passes the
+/// write to its table with the owner's rights) counts as well.
 pub fn view_security_definer(cat: &Catalog) -> Vec<CheckResult> {
-    let found = readable(cat, &["v"])
-        .filter(|r| !r.security_invoker)
+    let found = cat
+        .relations
+        .iter()
+        .filter(|r| r.kind == "v" && r.reachable() && !r.security_invoker)
         .map(|r| {
+            let roles: BTreeSet<&str> = r.readers.iter().chain(&r.writers).map(String::as_str).collect();
+            let what = match (r.readers.is_empty(), r.writers.is_empty()) {
+                (false, true) => "select from it",
+                (true, false) => "write through it",
+                _ => "select from it and write through it",
+            };
             CheckId::ViewSecurityDefiner.fail(
                 r.qualified(),
                 format!(
-                    "view runs with its owner's ({}) rights and {} may select from it: the row level security of the tables it reads does not apply to them",
+                    "view runs with its owner's ({}) rights and {} may {what}: the row level security of the tables under it does not apply to them",
                     r.owner,
-                    r.readers.join(" and ")
+                    roles.into_iter().collect::<Vec<_>>().join(" and ")
                 ),
                 format!(
-                    "ALTER VIEW {} SET (security_invoker = true), or REVOKE SELECT ON {} FROM anon, authenticated",
+                    "ALTER VIEW {} SET (security_invoker = true), or REVOKE ALL ON {} FROM anon, authenticated",
                     r.qualified(),
                     r.qualified()
                 ),
@@ -199,7 +209,7 @@ pub fn view_security_definer(cat: &Catalog) -> Vec<CheckResult> {
         found,
         CheckId::ViewSecurityDefiner,
         &cat.exposed.join(", "),
-        "every view the API roles can read runs with the caller's rights",
+        "every view the API roles can read or write runs with the caller's rights",
     )
 }
 
@@ -538,6 +548,13 @@ pub const BREAKS: &[Break] = &[
         "public.user_emails",
         "CREATE VIEW public.user_emails WITH (security_invoker = true) AS SELECT id, email FROM auth.users;
          GRANT SELECT ON public.user_emails TO authenticated",
+    ),
+    // Write-only: UPDATE through an auto-updatable view rewrites every user's limits.
+    Break::fails(
+        CheckId::ViewSecurityDefiner,
+        "public.limits_admin",
+        "CREATE VIEW public.limits_admin AS SELECT user_id, max_assistants, plan_type FROM public.user_limits;
+         GRANT UPDATE ON public.limits_admin TO authenticated",
     ),
     Break::fails(
         CheckId::AuthUsersExposed,
