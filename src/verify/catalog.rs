@@ -240,6 +240,18 @@ impl ForeignKey {
     }
 }
 
+/// A foreign key onto `auth.users` or one of the seven tables that refuses
+/// the deletion of the rows it points at (NO ACTION, RESTRICT).
+#[derive(Debug, Clone, Deserialize)]
+pub struct BlockingFk {
+    /// Qualified, as `regclass` prints it with an empty search_path.
+    pub table: String,
+    pub name: String,
+    pub columns: Vec<String>,
+    pub references: String,
+    pub on_delete: String,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct Index {
     pub table: String,
@@ -331,6 +343,8 @@ pub struct Catalog {
     pub policies: Vec<Policy>,
     pub triggers: Vec<Trigger>,
     pub foreign_keys: Vec<ForeignKey>,
+    /// NO ACTION / RESTRICT foreign keys onto auth.users or the seven tables.
+    pub blocking_fks: Vec<BlockingFk>,
     pub indexes: Vec<Index>,
     pub functions: Vec<Function>,
     #[serde(skip)]
@@ -492,6 +506,23 @@ SELECT json_build_object(
       'enforced', NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgconstraint = k.oid AND t.tgenabled <> 'O')
     ) ORDER BY r.relname, k.conname), '[]')
     FROM pg_constraint k JOIN rels r ON r.oid = k.conrelid WHERE k.contype = 'f'),
+  -- Foreign keys that refuse the deletion of a user's rows: NO ACTION or
+  -- RESTRICT, onto auth.users or one of the seven tables, from a table outside
+  -- them (GoTrue's own auth tables aside) or not among the schema's own keys;
+  -- found through the dependency index of the referenced tables.
+  'blocking_fks', (SELECT coalesce(json_agg(json_build_object(
+      'table', k.conrelid::regclass::text, 'name', k.conname,
+      'columns', (SELECT json_agg(a.attname ORDER BY u.ord) FROM unnest(k.conkey) WITH ORDINALITY u(num, ord)
+                  JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.num),
+      'references', k.confrelid::regclass::text, 'on_delete', k.confdeltype
+    ) ORDER BY k.conrelid::regclass::text, k.conname), '[]')
+    FROM (SELECT DISTINCT d.objid FROM pg_depend d
+          WHERE d.classid = 'pg_catalog.pg_constraint'::regclass AND d.refclassid = 'pg_catalog.pg_class'::regclass
+            AND d.refobjid IN (SELECT oid FROM rels UNION ALL SELECT coalesce(to_regclass('auth.users')::oid, 0))) d
+    JOIN pg_constraint k ON k.oid = d.objid
+    JOIN pg_class c ON c.oid = k.conrelid
+    WHERE k.contype = 'f' AND k.confdeltype IN ('a', 'r')
+      AND c.relnamespace <> coalesce(to_regnamespace('auth')::oid, 0)),
   'indexes', (SELECT coalesce(json_agg(json_build_object(
       'table', r.relname, 'name', ic.relname,
       'columns', (SELECT json_agg(a.attname ORDER BY u.ord) FROM unnest(i.indkey::int2[]) WITH ORDINALITY u(num, ord)

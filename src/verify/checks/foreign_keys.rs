@@ -51,6 +51,47 @@ pub fn fk_on_delete(cat: &Catalog) -> Vec<CheckResult> {
         .collect()
 }
 
+/// Deleting a user (and the demo cleanup) deletes their rows in the seven
+/// tables through the schema's cascades (promises 5, 6): a foreign key of
+/// anyone else's onto auth.users or those tables that is NO ACTION or
+/// RESTRICT refuses it, for every user who has a row it points at.
+pub fn fk_blocks_deletion(cat: &Catalog) -> Vec<CheckResult> {
+    let found = cat
+        .blocking_fks
+        .iter()
+        .filter(|k| {
+            // The schema's own keys are fk-on-delete's.
+            !expect::FOREIGN_KEYS.iter().any(|s| {
+                k.table == format!("public.{}", s.table)
+                    && k.columns == [s.column]
+                    && k.references == s.references
+            })
+        })
+        .map(|k| {
+            let action = if k.on_delete == "r" { "RESTRICT" } else { "NO ACTION" };
+            CheckId::FkBlocksDeletion.fail(
+                format!("{}.{}", k.table, k.name),
+                format!(
+                    "{} ({}) → {} is ON DELETE {action}: deleting a user whose rows it points at fails, and the demo cleanup with it",
+                    k.name,
+                    k.columns.join(", "),
+                    k.references
+                ),
+                format!(
+                    "recreate {} ON DELETE CASCADE (or SET NULL) on {}",
+                    k.name, k.table
+                ),
+            )
+        })
+        .collect();
+    or_pass(
+        found,
+        CheckId::FkBlocksDeletion,
+        "auth.users",
+        "no foreign key refuses the deletion of a user's rows",
+    )
+}
+
 pub fn fk_indexed(cat: &Catalog) -> Vec<CheckResult> {
     let found = cat
         .foreign_keys
@@ -136,6 +177,22 @@ pub const BREAKS: &[Break] = &[
         CheckId::FkIndexed,
         "public.call_logs.assistant_id",
         "DROP INDEX public.call_logs_assistant_id_idx",
+    ),
+    Break::fails(
+        CheckId::FkBlocksDeletion,
+        "public.invoices.invoices_user_id_fkey",
+        "CREATE TABLE public.invoices (id uuid PRIMARY KEY, user_id uuid NOT NULL REFERENCES auth.users (id));
+         CREATE INDEX ON public.invoices (user_id);
+         ALTER TABLE public.invoices ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY invoices_own ON public.invoices FOR SELECT TO authenticated USING (user_id = (select auth.uid()))",
+    ),
+    Break::fails(
+        CheckId::FkBlocksDeletion,
+        "public.usage_logs.usage_logs_assistant_fkey",
+        "ALTER TABLE public.usage_logs ADD COLUMN assistant uuid;
+         ALTER TABLE public.usage_logs ADD CONSTRAINT usage_logs_assistant_fkey FOREIGN KEY (assistant)
+           REFERENCES public.assistants (id) ON DELETE RESTRICT;
+         CREATE INDEX ON public.usage_logs (assistant)",
     ),
     Break::warns(
         CheckId::FkIndexed,

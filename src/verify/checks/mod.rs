@@ -71,6 +71,7 @@ pub enum CheckId {
     RuleOnTable,
     // foreign_keys
     FkOnDelete,
+    FkBlocksDeletion,
     FkIndexed,
     DuplicateIndex,
     // functions
@@ -155,7 +156,7 @@ impl CheckId {
             | SettingReplicationRole
             | TriggerUnexpected
             | RuleOnTable => Section::Triggers,
-            FkOnDelete | FkIndexed | DuplicateIndex => Section::ForeignKeys,
+            FkOnDelete | FkBlocksDeletion | FkIndexed | DuplicateIndex => Section::ForeignKeys,
             FunctionSecurity | FunctionSearchPath | FunctionExecute | DefinerExecutable
             | CleanupSchedule | AuthFunctions | FunctionBody => Section::Functions,
             TableGrants | ColumnGrants | LimitsUserWritable | ViewSecurityDefiner
@@ -319,6 +320,7 @@ pub const STATIC: &[Check] = &[
     triggers::trigger_unexpected,
     triggers::rule_on_table,
     foreign_keys::fk_on_delete,
+    foreign_keys::fk_blocks_deletion,
     foreign_keys::fk_indexed,
     foreign_keys::duplicate_index,
     functions::function_security,
