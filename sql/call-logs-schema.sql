@@ -622,7 +622,11 @@ GRANT EXECUTE ON FUNCTION public.get_user_call_usage(uuid) TO authenticated, ser
 -- Demo expiry (promises 5, 10, 11): demo users expired or at >= 600 s of
 -- completed calls (their calls, which outlive assistants, or their recorded
 -- usage, which never goes down) are deleted from auth.users (cascades,
--- promise 6); returns the count.
+-- promise 6); returns the count. All at once; if a lock stops that (a user's
+-- own request holding their rows deadlocks it, or holds them past
+-- lock_timeout, 5 s here), one by one, each in its own subtransaction, and a
+-- user who is still busy is left, with a WARNING, for the next run: one
+-- user's request never stops everyone's cleanup.
 -- ---------------------------------------------------------------------------
 CREATE OR REPLACE FUNCTION public.cleanup_demo_users_with_call_limits()
 RETURNS integer
@@ -631,13 +635,16 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  deleted integer;
+  v_ids     uuid[];
+  v_id      uuid;
+  v_timeout text := pg_catalog.current_setting('lock_timeout');
+  deleted   integer := 0;
+  n         integer;
 BEGIN
   IF pg_catalog.to_regclass('public.user_limits') IS NOT NULL THEN
-    DELETE FROM auth.users u
-    USING public.profiles p
-    WHERE p.id = u.id
-      AND p.is_demo_user
+    SELECT pg_catalog.array_agg(p.id) INTO v_ids
+    FROM public.profiles p
+    WHERE p.is_demo_user
       AND (p.demo_expires_at < pg_catalog.now()
            OR (SELECT coalesce(max(l.used_call_time_seconds), 0)
                FROM public.user_limits l
@@ -646,16 +653,35 @@ BEGIN
                FROM public.call_logs c
                WHERE c.user_id = p.id) >= 600);
   ELSE
-    DELETE FROM auth.users u
-    USING public.profiles p
-    WHERE p.id = u.id
-      AND p.is_demo_user
+    SELECT pg_catalog.array_agg(p.id) INTO v_ids
+    FROM public.profiles p
+    WHERE p.is_demo_user
       AND (p.demo_expires_at < pg_catalog.now()
            OR (SELECT coalesce(sum(coalesce(c.counted_duration_seconds, CASE WHEN c.status = 'completed' THEN coalesce(c.duration_seconds, 0) END)), 0)
                FROM public.call_logs c
                WHERE c.user_id = p.id) >= 600);
   END IF;
-  GET DIAGNOSTICS deleted = ROW_COUNT;
+  IF v_ids IS NULL THEN
+    RETURN 0;
+  END IF;
+
+  PERFORM pg_catalog.set_config('lock_timeout', '5s', true);
+  BEGIN
+    DELETE FROM auth.users u WHERE u.id = ANY (v_ids);
+    GET DIAGNOSTICS deleted = ROW_COUNT;
+  EXCEPTION WHEN deadlock_detected OR lock_not_available OR serialization_failure THEN
+    deleted := 0;
+    FOREACH v_id IN ARRAY v_ids LOOP
+      BEGIN
+        DELETE FROM auth.users u WHERE u.id = v_id;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        deleted := deleted + n;
+      EXCEPTION WHEN deadlock_detected OR lock_not_available OR serialization_failure THEN
+        RAISE WARNING 'vmx: demo user % is busy (%): left for the next cleanup', v_id, SQLERRM;
+      END;
+    END LOOP;
+  END;
+  PERFORM pg_catalog.set_config('lock_timeout', v_timeout, true);
   RETURN deleted;
 END
 $$;

@@ -251,12 +251,15 @@ BEGIN
   END IF;
 
   -- A signed-in user changing a row's number gets a new number: frozen too
-  -- (promise 11; the backend may still change it, e.g. a port).
+  -- (promise 11; the backend may still change it, e.g. a port). The used
+  -- seconds are read under the limits row's lock: a webhook counting the
+  -- last call is waited for, not read around.
   IF TG_OP = 'INSERT' OR (v_user AND NEW.phone_number IS DISTINCT FROM OLD.phone_number) THEN
     IF pg_catalog.to_regclass('public.user_limits') IS NOT NULL THEN
       SELECT l.used_call_time_seconds INTO v_used
       FROM public.user_limits l
-      WHERE l.user_id = NEW.user_id;
+      WHERE l.user_id = NEW.user_id
+      FOR UPDATE;
     END IF;
     SELECT p.is_demo_user AND (p.demo_expires_at < pg_catalog.now() OR coalesce(v_used, 0) >= 600)
       INTO v_expired

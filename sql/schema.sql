@@ -232,7 +232,10 @@ CREATE OR REPLACE TRIGGER on_auth_user_email_changed
 
 -- ---------------------------------------------------------------------------
 -- Demo expiry (promise 5): service role only; returns how many users it
--- deleted (their rows go with them, promise 6).
+-- deleted (their rows go with them, promise 6). All at once; if a lock stops
+-- that (a user's own request deadlocks it, or holds their rows past
+-- lock_timeout, 5 s here), one by one, each in its own subtransaction, a
+-- user who is still busy left, with a WARNING, for the next run.
 -- ---------------------------------------------------------------------------
 CREATE OR REPLACE FUNCTION public.cleanup_expired_demos()
 RETURNS integer
@@ -241,14 +244,37 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  deleted integer;
+  v_ids     uuid[];
+  v_id      uuid;
+  v_timeout text := pg_catalog.current_setting('lock_timeout');
+  deleted   integer := 0;
+  n         integer;
 BEGIN
-  DELETE FROM auth.users u
-  USING public.profiles p
-  WHERE p.id = u.id
-    AND p.is_demo_user
+  SELECT pg_catalog.array_agg(p.id) INTO v_ids
+  FROM public.profiles p
+  WHERE p.is_demo_user
     AND p.demo_expires_at < pg_catalog.now();
-  GET DIAGNOSTICS deleted = ROW_COUNT;
+  IF v_ids IS NULL THEN
+    RETURN 0;
+  END IF;
+
+  PERFORM pg_catalog.set_config('lock_timeout', '5s', true);
+  BEGIN
+    DELETE FROM auth.users u WHERE u.id = ANY (v_ids);
+    GET DIAGNOSTICS deleted = ROW_COUNT;
+  EXCEPTION WHEN deadlock_detected OR lock_not_available OR serialization_failure THEN
+    deleted := 0;
+    FOREACH v_id IN ARRAY v_ids LOOP
+      BEGIN
+        DELETE FROM auth.users u WHERE u.id = v_id;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        deleted := deleted + n;
+      EXCEPTION WHEN deadlock_detected OR lock_not_available OR serialization_failure THEN
+        RAISE WARNING 'vmx: demo user % is busy (%): left for the next cleanup', v_id, SQLERRM;
+      END;
+    END LOOP;
+  END;
+  PERFORM pg_catalog.set_config('lock_timeout', v_timeout, true);
   RETURN deleted;
 END
 $$;

@@ -116,8 +116,16 @@ pub const REVISIONS: &[Revision] = &[
     },
     // 0.3.1: the limit and phone-number triggers refuse a row for another
     // user themselves (request.jwt.claims changed inside a statement no
-    // longer skips them); the permanent audit keeps an assistant name's
-    // first 200 characters; files 2, 3 and 5 changed.
+    // longer skips them); the freeze check of phone numbers reads the used
+    // seconds under the limits row's lock; the cleanups go on user by user
+    // when a user's own request deadlocks them; the permanent audit keeps
+    // an assistant name's first 200 characters; all five files changed.
+    Revision {
+        version: 1,
+        name: "schema.sql",
+        release: "0.3.1",
+        checksum: "ffb31134ceeb08383acdad7366a6d19ea04580a608f3bca2a191d4c144970f8e",
+    },
     Revision {
         version: 2,
         name: "assistant-schema.sql",
@@ -128,7 +136,13 @@ pub const REVISIONS: &[Revision] = &[
         version: 3,
         name: "phone-number-schema.sql",
         release: "0.3.1",
-        checksum: "4ae8dd54a70351c9099323eb04a4f3d887fe791940f0839ac40d4d6fd8abdf03",
+        checksum: "0e65364c91469f40e3437db8da3c08f06a7ceb5b3c72d39d15006afe5bd4bc2e",
+    },
+    Revision {
+        version: 4,
+        name: "call-logs-schema.sql",
+        release: "0.3.1",
+        checksum: "44013b740cd62a32b6b4d8bbe20ab53957137c683ca43f62049615fc6ccac1d3",
     },
     Revision {
         version: 5,

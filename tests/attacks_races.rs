@@ -264,3 +264,121 @@ async fn the_backends_recount_beside_a_users_insert_leaves_the_count_exact() {
     assert_eq!(assistants, 2);
     assert_eq!(current, 2, "current_assistants after the recount");
 }
+
+/// Promises 5 and 6: an expired demo user's own request (one statement as the
+/// REST API runs it: an update of their number whose foreign-key check then
+/// wants their assistant) holds their number while the cleanup, deleting
+/// them, has locked that assistant and waits for the number. In 0.3.0 the
+/// cleanup died in the deadlock (40P01) and deleted nobody, however many
+/// expired demos there were, as often as the user repeated it. The cleanup
+/// must go on: every other expired demo deleted, and the user too once
+/// their request has ended. (Fails on `VMX_ATTACK_SQL_DIR=sql/releases/0.3.0`.)
+#[tokio::test]
+async fn a_users_request_deadlocking_the_cleanup_does_not_stop_it() {
+    let db = attack_db();
+    let x = db.sign_up("mallory@example.com").await;
+    let v = db.sign_up("victim@example.com").await;
+    let mut xa = db.connect_as(Actor::User(x)).await;
+    let assistant: Uuid = sqlx::query_scalar(
+        "INSERT INTO public.assistants (user_id, name) VALUES ($1, 'bot') RETURNING id",
+    )
+    .bind(x)
+    .fetch_one(&mut xa)
+    .await
+    .expect("assistant");
+    let phone: Uuid = sqlx::query_scalar(
+        "INSERT INTO public.phone_numbers (user_id, phone_number, friendly_name)
+         VALUES ($1, '+15550001111', 'line') RETURNING id",
+    )
+    .bind(x)
+    .fetch_one(&mut xa)
+    .await
+    .expect("phone number");
+    let mut su = db.superuser().await;
+    exec_ok(
+        &mut su,
+        &format!(
+            "UPDATE public.profiles SET demo_expires_at = now() - interval '1 day' WHERE id IN ('{x}', '{v}')"
+        ),
+    )
+    .await;
+
+    // The request's first half holds the number.
+    let mut tx = xa.begin().await.expect("begin");
+    exec_ok(
+        &mut tx,
+        &format!("UPDATE public.phone_numbers SET notes = 'busy' WHERE id = '{phone}'"),
+    )
+    .await;
+    // The cleanup deletes both demos: it locks the assistant, then waits for the number.
+    let mut svc = db.connect_as(Actor::Service).await;
+    let svc_pid = backend_pid(&mut svc).await;
+    let cleanup = tokio::spawn(async move {
+        sqlx::query_scalar::<_, i32>("SELECT public.cleanup_demo_users_with_call_limits()")
+            .fetch_one(&mut svc)
+            .await
+            .map_err(|e| sqlstate::<()>(&Err(e)))
+    });
+    assert!(
+        waits_for_a_lock(&db, svc_pid, Duration::from_secs(30), || cleanup
+            .is_finished())
+        .await,
+        "the cleanup did not wait for the number"
+    );
+    // The second half: pointing the number at the assistant checks the key.
+    let r = exec(
+        &mut tx,
+        &format!("UPDATE public.phone_numbers SET assigned_assistant_id = '{assistant}' WHERE id = '{phone}'"),
+    )
+    .await;
+    tx.commit().await.expect("the request ends");
+    let cleaned = cleanup.await.expect("cleanup task");
+    assert_eq!(cleaned, Ok(2), "the cleanup (the user's request: {r:?})");
+    assert_eq!(
+        int(
+            &mut su,
+            &format!("SELECT count(*) FROM auth.users WHERE id IN ('{x}', '{v}')")
+        )
+        .await,
+        0
+    );
+}
+
+/// Promise 11: a demo at 590 s adds a phone number while the webhook that
+/// takes them to 610 s is committing. In 0.3.0 the freeze check read the
+/// used seconds without a lock (590: not frozen) and only then waited for the
+/// limits row: the number was added after the demo had run out. The check
+/// must read the seconds under the lock, after the webhook.
+/// (Fails on `VMX_ATTACK_SQL_DIR=sql/releases/0.3.0`.)
+#[tokio::test]
+async fn a_number_added_while_the_last_call_is_counted_is_frozen() {
+    let db = attack_db();
+    let x = db.sign_up("mallory@example.com").await;
+    let mut svc = db.connect_as(Actor::Service).await;
+    webhook(&mut svc, x, None, "first", "completed", 590)
+        .await
+        .expect("590 s used");
+    let mut tx = svc.begin().await.expect("begin");
+    webhook(&mut tx, x, None, "last", "completed", 20)
+        .await
+        .expect("the last call, not yet committed");
+    let mut xa = db.connect_as(Actor::User(x)).await;
+    let pid = backend_pid(&mut xa).await;
+    let add = tokio::spawn(async move {
+        let r = exec(
+            &mut xa,
+            &format!(
+                "INSERT INTO public.phone_numbers (user_id, phone_number, friendly_name)
+                 VALUES ('{x}', '+15550002222', 'late')"
+            ),
+        )
+        .await;
+        sqlstate(&r)
+    });
+    assert!(
+        waits_for_a_lock(&db, pid, Duration::from_secs(30), || add.is_finished()).await,
+        "the insert did not wait for the webhook"
+    );
+    tx.commit().await.expect("the webhook commits");
+    assert_eq!(add.await.expect("insert task"), FROZEN.map(String::from));
+}
