@@ -409,6 +409,27 @@ pub fn auth_functions(cat: &Catalog) -> Vec<CheckResult> {
                     restore,
                 );
             }
+            // A SET clause changes what it reads (SET request.jwt.claims = …
+            // makes every caller one user).
+            if let Some(config) = f.config.as_ref().filter(|c| !c.is_empty()) {
+                return CheckId::AuthFunctions.fail(
+                    target,
+                    format!("sets {} for its own run: it no longer reads the request's own claims", config.join(", ")),
+                    format!("ALTER FUNCTION auth.{} RESET ALL", f.signature),
+                );
+            }
+            // Every setting it reads is the JWT's: one the client sends
+            // otherwise (request.headers, …) picks the identity.
+            let lower = source.to_lowercase();
+            if lower.matches("current_setting").count()
+                > lower.matches("current_setting('request.jwt.claim").count()
+            {
+                return CheckId::AuthFunctions.fail(
+                    target,
+                    "reads a setting besides the request's JWT claims (e.g. request.headers, which the client sends): the client picks the identity",
+                    restore,
+                );
+            }
             // user_metadata is the user's own to write (auth.updateUser): an
             // identity or role taken from it is whatever the user says.
             if source.to_lowercase().contains("user_metadata") {
@@ -578,6 +599,20 @@ pub const BREAKS: &[Break] = &[
         CheckId::AuthFunctions,
         "auth.uid()",
         "REVOKE EXECUTE ON FUNCTION auth.uid() FROM PUBLIC, authenticated",
+    ),
+    Break::fails(
+        CheckId::AuthFunctions,
+        "auth.uid()",
+        "DO $$ BEGIN EXECUTE format('ALTER FUNCTION auth.uid() SET request.jwt.claims = %L',
+           json_build_object('sub', gen_random_uuid(), 'role', 'authenticated')::text); END $$",
+    ),
+    // A header the client sends chooses the identity.
+    Break::fails(
+        CheckId::AuthFunctions,
+        "auth.uid()",
+        "CREATE OR REPLACE FUNCTION auth.uid() RETURNS uuid LANGUAGE sql STABLE
+           AS $$ SELECT coalesce(nullif(current_setting('request.headers', true), '')::jsonb ->> 'x-impersonate',
+                                 nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub')::uuid $$",
     ),
     // Reads the JWT and the claim's name, but from what the user writes.
     Break::fails(
