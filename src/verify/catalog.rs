@@ -278,6 +278,7 @@ pub struct Function {
     pub owner: String,
     /// The owner is a superuser or has BYPASSRLS.
     pub owner_bypasses_rls: bool,
+    pub owner_superuser: bool,
     pub security_definer: bool,
     /// Returns `trigger` (cannot be called through the API).
     pub trigger: bool,
@@ -325,6 +326,8 @@ pub struct Catalog {
     pub exposed_source: String,
     pub relations: Vec<Relation>,
     pub api_roles: Vec<ApiRole>,
+    /// `service_role` is a superuser or has BYPASSRLS (`None`: no such role).
+    pub service_role_bypasses_rls: Option<bool>,
     pub default_acls: Vec<DefaultAcl>,
     pub role_settings: Vec<RoleSetting>,
     /// `session_replication_role` and `row_security` set for the whole server
@@ -420,6 +423,7 @@ SELECT json_build_object(
   'database', current_database(),
   'exposed', (SELECT to_json(s) FROM exposed),
   'exposed_source', (SELECT source FROM exposed),
+  'service_role_bypasses_rls', (SELECT r.rolsuper OR r.rolbypassrls FROM pg_roles r WHERE r.rolname = 'service_role'),
   'api_roles', (SELECT coalesce(json_agg(json_build_object(
       'name', r.rolname, 'superuser', r.rolsuper, 'bypassrls', r.rolbypassrls, 'createrole', r.rolcreaterole,
       'createdb', r.rolcreatedb, 'replication', r.rolreplication,
@@ -642,6 +646,7 @@ SELECT json_build_object('functions', (SELECT coalesce(json_agg(json_build_objec
       'signature', format('%s(%s)', p.proname, oidvectortypes(p.proargtypes)),
       'owner', pg_get_userbyid(p.proowner),
       'owner_bypasses_rls', (SELECT o.rolsuper OR o.rolbypassrls FROM pg_roles o WHERE o.oid = p.proowner),
+      'owner_superuser', (SELECT o.rolsuper FROM pg_roles o WHERE o.oid = p.proowner),
       'security_definer', p.prosecdef,
       'trigger', p.prorettype = 'pg_catalog.trigger'::regtype,
       'config', p.proconfig,

@@ -315,8 +315,20 @@ pub fn setting_anon_role(cat: &Catalog) -> Vec<CheckResult> {
     )
 }
 
-/// `anon` and `authenticated` carry no attribute that lifts RLS or makes roles.
+/// `anon` and `authenticated` carry no attribute that lifts RLS or makes
+/// roles; `service_role` (the backend: webhooks, jobs) bypasses RLS, as on Supabase.
 pub fn api_role_attributes(cat: &Catalog) -> Vec<CheckResult> {
+    let service = cat.service_role_bypasses_rls.map(|bypasses| {
+        if bypasses {
+            CheckId::ApiRoleAttributes.pass("role service_role", "BYPASSRLS (the backend's role)")
+        } else {
+            CheckId::ApiRoleAttributes.fail(
+                "role service_role",
+                "service_role has no BYPASSRLS: the backend's webhooks and jobs are held to the users' policies, which give it no row",
+                "ALTER ROLE service_role BYPASSRLS",
+            )
+        }
+    });
     cat.api_roles
         .iter()
         .map(|r| {
@@ -364,6 +376,7 @@ pub fn api_role_attributes(cat: &Catalog) -> Vec<CheckResult> {
                 )
             }
         })
+        .chain(service)
         .collect()
 }
 
@@ -579,6 +592,12 @@ pub const BREAKS: &[Break] = &[
         "ALTER ROLE authenticated BYPASSRLS",
     )
     .undo("ALTER ROLE authenticated NOBYPASSRLS"),
+    Break::fails(
+        CheckId::ApiRoleAttributes,
+        "role service_role",
+        "ALTER ROLE service_role NOBYPASSRLS",
+    )
+    .undo("ALTER ROLE service_role BYPASSRLS"),
     Break::fails(
         CheckId::ApiRoleAttributes,
         "role anon",

@@ -23,9 +23,10 @@ pub fn rls_enabled(cat: &Catalog) -> Vec<CheckResult> {
 /// The schema's SECURITY DEFINER functions (sign-up, limits, usage, cleanup)
 /// act on rows of every user, so RLS must not hold them: no table of the seven
 /// is FORCE ROW LEVEL SECURITY for an owner without BYPASSRLS, and each such
-/// function is owned by the tables' owner (or a role with BYPASSRLS). Held,
-/// they see none of the rows they count and may write none (the policies are
-/// for the API roles): a sign-up fails, a limit counts nothing.
+/// function is owned by the tables' owner (or a superuser), as the files make
+/// it. Held by RLS, they see none of the rows they count and may write none
+/// (the policies are for the API roles): a sign-up fails, a limit counts
+/// nothing; owned by another role, they run with its privileges.
 pub fn rls_owner_bypass(cat: &Catalog) -> Vec<CheckResult> {
     let mut found = Vec::new();
     let owners: BTreeSet<&str> = present(cat).map(|(_, t)| t.owner.as_str()).collect();
@@ -52,11 +53,16 @@ pub fn rls_owner_bypass(cat: &Catalog) -> Vec<CheckResult> {
     }
     for f in definers {
         let strangers: Vec<&str> = owners.iter().copied().filter(|o| *o != f.owner).collect();
-        if !f.owner_bypasses_rls && !strangers.is_empty() {
+        if !f.owner_superuser && !strangers.is_empty() {
+            let why = if f.owner_bypasses_rls {
+                "it runs with that role's privileges, not the owner's the files gave it (a table or auth.users it may not write makes it fail)"
+            } else {
+                "it has no BYPASSRLS either: RLS holds it to the policies, so it sees none of the rows it must count or write"
+            };
             found.push(CheckId::RlsOwnerBypass.fail(
                 f.qualified(),
                 format!(
-                    "owned by {}, who does not own the tables ({}) and has no BYPASSRLS: RLS holds it to the policies, so it sees none of the rows it must count or write",
+                    "owned by {}, who does not own the tables ({}): {why}",
                     f.owner,
                     strangers.join(", ")
                 ),
@@ -195,6 +201,12 @@ pub const BREAKS: &[Break] = &[Break::fails(
          ALTER FUNCTION public.handle_new_user() OWNER TO vmx_break_owner",
     )
     .undo("REASSIGN OWNED BY vmx_break_owner TO {admin}; DROP OWNED BY vmx_break_owner; DROP ROLE vmx_break_owner"),
+    // BYPASSRLS, but not the tables' owner: the cleanup may not delete from auth.users.
+    Break::fails(
+        CheckId::RlsOwnerBypass,
+        "public.cleanup_demo_users_with_call_limits()",
+        "ALTER FUNCTION public.cleanup_demo_users_with_call_limits() OWNER TO service_role",
+    ),
     Break::fails(
         CheckId::SettingRowSecurity,
         "role authenticated",
