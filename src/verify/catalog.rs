@@ -326,6 +326,8 @@ pub struct Catalog {
     pub exposed_source: String,
     pub relations: Vec<Relation>,
     pub api_roles: Vec<ApiRole>,
+    /// `authenticated` / `service_role` without USAGE on schema public.
+    pub public_usage_missing: Vec<String>,
     /// `service_role` is a superuser or has BYPASSRLS (`None`: no such role).
     pub service_role_bypasses_rls: Option<bool>,
     pub default_acls: Vec<DefaultAcl>,
@@ -423,6 +425,9 @@ SELECT json_build_object(
   'database', current_database(),
   'exposed', (SELECT to_json(s) FROM exposed),
   'exposed_source', (SELECT source FROM exposed),
+  'public_usage_missing', (SELECT coalesce(json_agg(r.rolname ORDER BY r.rolname), '[]') FROM pg_roles r
+                           WHERE r.rolname IN ('authenticated', 'service_role')
+                             AND NOT has_schema_privilege(r.oid, 'public', 'USAGE')),
   'service_role_bypasses_rls', (SELECT r.rolsuper OR r.rolbypassrls FROM pg_roles r WHERE r.rolname = 'service_role'),
   'api_roles', (SELECT coalesce(json_agg(json_build_object(
       'name', r.rolname, 'superuser', r.rolsuper, 'bypassrls', r.rolbypassrls, 'createrole', r.rolcreaterole,

@@ -40,9 +40,22 @@ fn effective_columns<'a>(table: &'a Table, role: &str, privilege: &str) -> BTree
         .collect()
 }
 
+/// Each of the seven tables grants the app's roles what they need and no
+/// more; both may use schema public at all (without USAGE every grant is moot).
 pub fn table_grants(cat: &Catalog) -> Vec<CheckResult> {
-    present(cat)
-        .map(|(spec, table)| {
+    let usage = (!cat.public_usage_missing.is_empty()).then(|| {
+        CheckId::TableGrants.fail(
+            "public",
+            format!(
+                "{} may not use schema public: every request to the seven tables fails with permission denied",
+                cat.public_usage_missing.join(" and ")
+            ),
+            format!("GRANT USAGE ON SCHEMA public TO {}", cat.public_usage_missing.join(", ")),
+        )
+    });
+    usage
+        .into_iter()
+        .chain(present(cat).map(|(spec, table)| {
             let target = qualified_table(spec.name);
             let mut problems = Vec::new();
             let mut remedies = Vec::new();
@@ -83,7 +96,7 @@ pub fn table_grants(cat: &Catalog) -> Vec<CheckResult> {
             } else {
                 CheckId::TableGrants.fail(target, problems.join("; "), remedies.join("; "))
             }
-        })
+        }))
         .collect()
 }
 
@@ -568,6 +581,11 @@ pub const BREAKS: &[Break] = &[
         "public.limits_admin",
         "CREATE VIEW public.limits_admin AS SELECT user_id, max_assistants, plan_type FROM public.user_limits;
          GRANT UPDATE ON public.limits_admin TO authenticated",
+    ),
+    Break::fails(
+        CheckId::TableGrants,
+        "public",
+        "REVOKE USAGE ON SCHEMA public FROM PUBLIC, authenticated",
     ),
     Break::fails(
         CheckId::AuthUsersExposed,

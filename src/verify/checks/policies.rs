@@ -213,7 +213,27 @@ fn policy_scopes_owner(p: &Policy, cmd: &str, owner: &str) -> bool {
     }
 }
 
+/// Permissive policies that are always true (any user acts on any row), and
+/// restrictive ones on the seven tables that are always false for the users
+/// (they deny the app every row: nobody sees or writes their own).
 pub fn policy_always_true(cat: &Catalog) -> Vec<CheckResult> {
+    let always_false = |e: Option<&str>| e.is_some_and(|e| normalize_expr(e) == "false");
+    let denials = cat
+        .policies
+        .iter()
+        .filter(|p| !p.permissive && spec_of(p).is_some() && user_facing(p))
+        .filter(|p| always_false(p.using.as_deref()) || always_false(p.with_check.as_deref()))
+        .map(|p| {
+            CheckId::PolicyAlwaysTrue.fail(
+                policy_target(p),
+                format!(
+                    "RESTRICTIVE {} policy for {} is always false: no user may act on any row, their own included",
+                    p.command,
+                    p.roles.join(", ")
+                ),
+                format!("DROP POLICY {} ON {}.{}", ident(&p.name), p.schema, p.table),
+            )
+        });
     let found = cat
         .policies
         .iter()
@@ -237,6 +257,7 @@ pub fn policy_always_true(cat: &Catalog) -> Vec<CheckResult> {
                 ),
             )
         })
+        .chain(denials)
         .collect();
     or_pass(
         found,
@@ -456,6 +477,11 @@ pub const BREAKS: &[Break] = &[
         "CREATE POLICY x ON public.call_logs FOR INSERT TO authenticated WITH CHECK (true)",
     )
     .also(&[CheckId::PolicyUnneededCommand]),
+    Break::fails(
+        CheckId::PolicyAlwaysTrue,
+        "public.assistants.maintenance",
+        "CREATE POLICY maintenance ON public.assistants AS RESTRICTIVE FOR ALL TO authenticated USING (false) WITH CHECK (false)",
+    ),
     Break::fails(
         CheckId::PolicyForAnon,
         "public.assistants.peek",
