@@ -611,7 +611,12 @@ SELECT json_build_object(
     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
     -- OFFSET 0: a probe of the dependency index per candidate, never a join over
     -- every relation's dependencies.
-    WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = 'pg_catalog.pg_class'::regclass AND e.objid = c.oid AND e.deptype = 'e' OFFSET 0)),
+    -- An extension's own objects are its (extension-in-public warns of it in
+    -- public) — but not an object of public added to an extension that lives
+    -- elsewhere (ALTER EXTENSION … ADD hides nothing).
+    WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e JOIN pg_catalog.pg_extension x ON x.oid = e.refobjid
+                      WHERE e.classid = 'pg_catalog.pg_class'::regclass AND e.objid = c.oid AND e.deptype = 'e'
+                        AND (c.relnamespace <> 'public'::regnamespace OR x.extnamespace = c.relnamespace) OFFSET 0)),
   'policies', (SELECT coalesce(json_agg(json_build_object(
       'schema', n.nspname,
       'table', c.relname,
@@ -665,7 +670,9 @@ SELECT json_build_object('functions', (SELECT coalesce(json_agg(json_build_objec
     JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
     -- OFFSET 0 as for relations: with 5,000 functions the planner otherwise reads
     -- every function's dependencies to find the extension members.
-    WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = 'pg_catalog.pg_proc'::regclass AND e.objid = p.oid AND e.deptype = 'e' OFFSET 0))
+    WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e JOIN pg_catalog.pg_extension x ON x.oid = e.refobjid
+                      WHERE e.classid = 'pg_catalog.pg_proc'::regclass AND e.objid = p.oid AND e.deptype = 'e'
+                        AND (p.pronamespace <> 'public'::regnamespace OR x.extnamespace = p.pronamespace) OFFSET 0))
 )::text;
 COMMIT;
 "#;

@@ -575,6 +575,16 @@ pub const BREAKS: &[Break] = &[
         "CREATE VIEW public.user_emails WITH (security_invoker = true) AS SELECT id, email FROM auth.users;
          GRANT SELECT ON public.user_emails TO authenticated",
     ),
+    // Hidden in an extension that lives elsewhere: still judged.
+    Break::fails(
+        CheckId::ViewSecurityDefiner,
+        "public.all_calls",
+        "CREATE SCHEMA extensions;
+         CREATE EXTENSION pg_trgm SCHEMA extensions;
+         CREATE VIEW public.all_calls AS SELECT user_id, transcript FROM public.call_logs;
+         GRANT SELECT ON public.all_calls TO anon;
+         ALTER EXTENSION pg_trgm ADD VIEW public.all_calls",
+    ),
     // Write-only: UPDATE through an auto-updatable view rewrites every user's limits.
     Break::fails(
         CheckId::ViewSecurityDefiner,
