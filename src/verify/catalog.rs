@@ -240,6 +240,13 @@ impl ForeignKey {
     }
 }
 
+/// A `pg_inherits` row: `child` inherits from (or is a partition of) `parent`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Inheritance {
+    pub child: String,
+    pub parent: String,
+}
+
 /// A foreign key onto `auth.users` or one of the seven tables that refuses
 /// the deletion of the rows it points at (NO ACTION, RESTRICT).
 #[derive(Debug, Clone, Deserialize)]
@@ -348,6 +355,8 @@ pub struct Catalog {
     pub policies: Vec<Policy>,
     pub triggers: Vec<Trigger>,
     pub foreign_keys: Vec<ForeignKey>,
+    /// Inheritance (or partitioning) involving one of the seven tables.
+    pub inheritance: Vec<Inheritance>,
     /// NO ACTION / RESTRICT foreign keys onto auth.users or the seven tables.
     pub blocking_fks: Vec<BlockingFk>,
     pub indexes: Vec<Index>,
@@ -532,6 +541,12 @@ SELECT json_build_object(
     JOIN pg_class c ON c.oid = k.conrelid
     WHERE k.contype = 'f' AND k.confdeltype IN ('a', 'r')
       AND c.relnamespace <> coalesce(to_regnamespace('auth')::oid, 0)),
+  -- Inheritance or partitioning that involves one of the seven, either way.
+  'inheritance', (SELECT coalesce(json_agg(json_build_object(
+      'child', h.inhrelid::regclass::text, 'parent', h.inhparent::regclass::text)
+      ORDER BY h.inhrelid::regclass::text, h.inhparent::regclass::text), '[]')
+    FROM pg_inherits h
+    WHERE h.inhrelid IN (SELECT oid FROM rels) OR h.inhparent IN (SELECT oid FROM rels)),
   'indexes', (SELECT coalesce(json_agg(json_build_object(
       'table', r.relname, 'name', ic.relname,
       'columns', (SELECT json_agg(a.attname ORDER BY u.ord) FROM unnest(i.indkey::int2[]) WITH ORDINALITY u(num, ord)

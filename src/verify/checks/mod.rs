@@ -38,6 +38,7 @@ pub use policies::{compares_owner, normalize_expr};
 pub enum CheckId {
     // tables
     TableExists,
+    TableInheritance,
     TableColumns,
     ColumnNotNull,
     ColumnDefault,
@@ -134,10 +135,9 @@ impl CheckId {
     pub fn section(self) -> Section {
         use CheckId::*;
         match self {
-            TableExists | TableColumns | ColumnNotNull | ColumnDefault | CheckConstraint
-            | UniqueKey | ConstraintEnforced | LatestCallsIndex | ExtensionInPublic => {
-                Section::Tables
-            }
+            TableExists | TableInheritance | TableColumns | ColumnNotNull | ColumnDefault
+            | CheckConstraint | UniqueKey | ConstraintEnforced | LatestCallsIndex
+            | ExtensionInPublic => Section::Tables,
             RlsEnabled | ExposedRlsDisabled | RlsNoPolicy | SettingRowSecurity | RlsOwnerBypass => {
                 Section::Rls
             }
@@ -291,6 +291,7 @@ type Check = fn(&Catalog) -> Vec<CheckResult>;
 /// Every static check, in checklist order.
 pub const STATIC: &[Check] = &[
     tables::table_exists,
+    tables::table_inheritance,
     tables::table_columns,
     tables::column_not_null,
     tables::column_default,

@@ -22,6 +22,44 @@ pub fn table_exists(cat: &Catalog) -> Vec<CheckResult> {
         .collect()
 }
 
+/// None of the seven tables inherits from, or is inherited by, another
+/// table: a parent's reads include its children's rows under the parent's
+/// policies (another table's always-true policy shows every call), and rows
+/// written to a child skip the parent's unique keys and triggers (limits,
+/// usage).
+pub fn table_inheritance(cat: &Catalog) -> Vec<CheckResult> {
+    let found = cat
+        .inheritance
+        .iter()
+        .map(|h| {
+            let (target, detail) = if expect::table(h.child.trim_start_matches("public.")).is_some()
+                && h.child.starts_with("public.")
+            {
+                (
+                    h.child.clone(),
+                    format!("inherits from {}: reading {} shows its rows under {}'s policies", h.parent, h.parent, h.parent),
+                )
+            } else {
+                (
+                    h.parent.clone(),
+                    format!("{} inherits from it: rows written there skip its unique keys and triggers (limits, usage) and are read with its own", h.child),
+                )
+            };
+            CheckId::TableInheritance.fail(
+                target,
+                detail,
+                format!("ALTER TABLE {} NO INHERIT {}", h.child, h.parent),
+            )
+        })
+        .collect();
+    or_pass(
+        found,
+        CheckId::TableInheritance,
+        "public",
+        "none of the seven tables inherits from or is inherited by another",
+    )
+}
+
 pub fn table_columns(cat: &Catalog) -> Vec<CheckResult> {
     let mut out = Vec::new();
     for (spec, table) in present(cat) {
@@ -426,6 +464,18 @@ pub const BREAKS: &[Break] = &[
         CheckId::TableExists,
         "public.call_analytics",
         "DROP TABLE public.call_analytics",
+    ),
+    // call_logs made a child: call_feed's always-true policy shows every call.
+    Break::fails(
+        CheckId::TableInheritance,
+        "public.call_logs",
+        "CREATE TABLE public.call_feed (id uuid, user_id uuid, transcript text);
+         ALTER TABLE public.call_logs INHERIT public.call_feed",
+    ),
+    Break::fails(
+        CheckId::TableInheritance,
+        "public.assistants",
+        "CREATE TABLE public.more_assistants () INHERITS (public.assistants)",
     ),
     Break::fails(
         CheckId::TableColumns,
