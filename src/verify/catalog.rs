@@ -460,7 +460,7 @@ SELECT json_build_object(
       'setting', c)), '[]')
     FROM pg_db_role_setting s CROSS JOIN LATERAL unnest(s.setconfig) c
     WHERE s.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname = current_database()))
-      AND (c ILIKE 'session\_replication\_role=%' OR c ILIKE 'row\_security=%' OR c ILIKE 'pgrst.db\_anon\_role=%')),
+      AND (c ILIKE 'session\_replication\_role=%' OR c ILIKE 'row\_security=%' OR c ILIKE 'pgrst.db\_anon\_role=%' OR c ILIKE 'pgrst.db\_pre\_request=%')),
   'server_settings', (SELECT coalesce(json_agg(json_build_object('name', s.name, 'value', s.setting, 'source', s.source)), '[]')
     FROM pg_settings s
     WHERE s.name IN ('session_replication_role', 'row_security')

@@ -319,12 +319,25 @@ pub fn setting_anon_role(cat: &Catalog) -> Vec<CheckResult> {
             remedy,
         )
     })
+    // A function PostgREST runs before every request, in its role and with
+    // its claims: it may change both. Yours may be fine: a warning.
+    .chain(
+        bad_settings(cat, "pgrst.db_pre_request", |v| !v.trim_matches(|c| c == '"' || c == '\'' || c == ' ').is_empty())
+            .into_iter()
+            .map(|(target, detail, remedy)| {
+                CheckId::SettingAnonRole.warn(
+                    target,
+                    format!("{detail}: that function runs before every request and may change its role and claims (who the request acts as)"),
+                    format!("check what it does; if it is not yours: {remedy}"),
+                )
+            }),
+    )
     .collect();
     or_pass(
         found,
         CheckId::SettingAnonRole,
         "database",
-        "no database or role setting makes PostgREST serve anonymous requests as another role than anon",
+        "no database or role setting makes PostgREST serve anonymous requests as another role than anon, or run a function before every request",
     )
 }
 
@@ -609,6 +622,13 @@ pub const BREAKS: &[Break] = &[
          DO $$ BEGIN EXECUTE format('ALTER ROLE authenticator IN DATABASE %I SET pgrst.db_anon_role = %L', current_database(), 'service_role'); END $$",
     )
     .undo("DROP ROLE authenticator"),
+    Break::warns(
+        CheckId::SettingAnonRole,
+        "database",
+        "CREATE FUNCTION public.vmx_break_pre_request() RETURNS void LANGUAGE sql SET search_path = '' AS 'SELECT';
+         REVOKE EXECUTE ON FUNCTION public.vmx_break_pre_request() FROM PUBLIC;
+         DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET pgrst.db_pre_request = %L', current_database(), 'public.vmx_break_pre_request'); END $$",
+    ),
     Break::fails(
         CheckId::SettingAnonRole,
         "database",
