@@ -439,22 +439,27 @@ fn bad_settings(
     name: &str,
     bad: impl Fn(&str) -> bool,
 ) -> Vec<(String, String, String)> {
-    // Server-wide first: every session of every role and database.
+    // Server-wide first: this session's value, when no database or role
+    // setting that applies to it explains it.
+    let explained = cat.role_settings.iter().any(|s| {
+        let (n, value) = split_setting(&s.setting);
+        n.eq_ignore_ascii_case(name)
+            && bad(&value)
+            && s.role.as_deref().is_none_or(|r| r == cat.session_role)
+    });
     let server = cat
-        .server_settings
-        .iter()
-        .filter(|s| s.name.eq_ignore_ascii_case(name) && bad(&s.value.to_lowercase()))
-        .map(|s| {
+        .session_settings
+        .get(name)
+        .filter(|v| !explained && bad(&v.to_lowercase()))
+        .map(|v| {
             (
                 "server".to_string(),
-                format!(
-                    "{name} = {} is set for the whole server ({})",
-                    s.value, s.source
-                ),
+                format!("{name} = {v} is set for the whole server (postgresql.conf, ALTER SYSTEM or the command line)"),
                 format!("ALTER SYSTEM RESET {name}; SELECT pg_reload_conf(); (or remove it from postgresql.conf)"),
             )
         });
     server
+        .into_iter()
         .chain(cat.role_settings.iter().filter_map(|s| {
             let (n, value) = split_setting(&s.setting);
             if !n.eq_ignore_ascii_case(name) || !bad(&value) {
