@@ -258,9 +258,13 @@ pub struct Index {
     pub columns: Vec<Option<String>>,
     /// Text after ` USING `: method, columns, opclasses, predicate.
     pub definition: String,
-    /// Backs a primary key or unique constraint.
+    /// Backs a primary key, unique or exclusion constraint.
     pub constraint: bool,
+    /// Backs an exclusion constraint (refuses conflicting rows like a unique key).
+    pub exclusion: bool,
     pub unique: bool,
+    /// `NULLS NOT DISTINCT`: a NULL refuses every other NULL.
+    pub nulls_not_distinct: bool,
     /// Has a WHERE clause.
     pub partial: bool,
     /// Valid, ready and live: complete, maintained and usable by queries and
@@ -544,11 +548,17 @@ SELECT json_build_object(
     WHERE h.inhrelid IN (SELECT oid FROM rels) OR h.inhparent IN (SELECT oid FROM rels)),
   'indexes', (SELECT coalesce(json_agg(json_build_object(
       'table', r.relname, 'name', ic.relname,
+      -- Key columns only (INCLUDE columns take part in no comparison).
       'columns', (SELECT json_agg(a.attname ORDER BY u.ord) FROM unnest(i.indkey::int2[]) WITH ORDINALITY u(num, ord)
-                  LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = u.num),
+                  LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = u.num
+                  WHERE u.ord <= i.indnkeyatts),
       'definition', regexp_replace(pg_get_indexdef(i.indexrelid), '^.* USING ', ''),
       'constraint', EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conrelid = i.indrelid AND k.conindid = i.indexrelid AND k.contype IN ('p', 'u', 'x')),
+      'exclusion', EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conrelid = i.indrelid AND k.conindid = i.indexrelid AND k.contype = 'x'),
       'unique', i.indisunique,
+      -- NULLS NOT DISTINCT (PostgreSQL 15): one NULL refuses every other.
+      -- Read through to_jsonb so that older servers, without the column, read false.
+      'nulls_not_distinct', coalesce((to_jsonb(i) ->> 'indnullsnotdistinct')::boolean, false),
       'partial', i.indpred IS NOT NULL,
       'valid', i.indisvalid AND i.indisready AND i.indislive
     ) ORDER BY r.relname, ic.relname), '[]')

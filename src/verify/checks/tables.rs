@@ -256,6 +256,7 @@ pub fn unique_key(cat: &Catalog) -> Vec<CheckResult> {
                 i.table == *table
                     && i.unique
                     && i.valid
+                    && !i.nulls_not_distinct
                     && match rows {
                         None => !i.partial,
                         Some(pred) => {
@@ -310,20 +311,25 @@ fn unexpected_unique_keys(cat: &Catalog) -> Vec<CheckResult> {
             .chain(std::iter::once(&["id"][..]))
             .collect()
     };
+    // An exclusion constraint refuses a conflicting row as a unique key does;
+    // NULLS NOT DISTINCT makes one NULL refuse all others (no key may, then).
     cat.indexes
         .iter()
-        .filter(|i| i.unique && i.valid && expect::table(&i.table).is_some())
+        .filter(|i| (i.unique || i.exclusion) && i.valid && expect::table(&i.table).is_some())
         .filter(|i| {
             let columns: Vec<&str> = i.columns.iter().flatten().map(String::as_str).collect();
-            let expected = expect::UNIQUE_KEYS.iter().any(|(table, keys, rows)| {
-                *table == i.table
-                    && *keys == columns.as_slice()
-                    && match rows {
-                        None => !i.partial,
-                        Some(pred) => i.definition.ends_with(&format!("WHERE ({pred})")),
-                    }
-            });
-            let includes_own = i.columns.iter().all(Option::is_some)
+            let plain = i.unique && !i.nulls_not_distinct;
+            let expected = plain
+                && expect::UNIQUE_KEYS.iter().any(|(table, keys, rows)| {
+                    *table == i.table
+                        && *keys == columns.as_slice()
+                        && match rows {
+                            None => !i.partial,
+                            Some(pred) => i.definition.ends_with(&format!("WHERE ({pred})")),
+                        }
+                });
+            let includes_own = plain
+                && i.columns.iter().all(Option::is_some)
                 && own(&i.table)
                     .iter()
                     .any(|key| key.iter().all(|k| columns.contains(k)));
@@ -338,9 +344,16 @@ fn unexpected_unique_keys(cat: &Catalog) -> Vec<CheckResult> {
             CheckId::UniqueKey.fail(
                 format!("public.{}.{}", i.table, columns.join(",")),
                 format!(
-                    "{} makes ({}) unique, which the schema does not: a value one account holds refuses everyone else's, and the refusal tells who holds it",
+                    "{} makes ({}) {}, which the schema does not: a value one account holds refuses everyone else's, and the refusal tells who holds it",
                     i.name,
-                    columns.join(", ")
+                    columns.join(", "),
+                    if i.exclusion {
+                        "exclusive (an exclusion constraint)"
+                    } else if i.nulls_not_distinct {
+                        "unique with NULLS NOT DISTINCT (one NULL refuses every other)"
+                    } else {
+                        "unique"
+                    }
                 ),
                 if i.constraint {
                     format!("ALTER TABLE public.{} DROP CONSTRAINT {}", ident(&i.table), ident(&i.name))
@@ -557,6 +570,23 @@ pub const BREAKS: &[Break] = &[
         CheckId::UniqueKey,
         "public.profiles.email",
         "ALTER TABLE public.profiles ADD CONSTRAINT profiles_email_key UNIQUE (email)",
+    ),
+    // INCLUDE columns are no key: (email) INCLUDE (id) is unique on email.
+    Break::fails(
+        CheckId::UniqueKey,
+        "public.profiles.email",
+        "CREATE UNIQUE INDEX profiles_email_cover ON public.profiles (email) INCLUDE (id)",
+    ),
+    Break::fails(
+        CheckId::UniqueKey,
+        "public.assistants.vapi_assistant_id",
+        "ALTER TABLE public.assistants DROP CONSTRAINT assistants_vapi_assistant_id_key;
+         ALTER TABLE public.assistants ADD CONSTRAINT assistants_vapi_assistant_id_key UNIQUE NULLS NOT DISTINCT (vapi_assistant_id)",
+    ),
+    Break::fails(
+        CheckId::UniqueKey,
+        "public.phone_numbers.phone_number",
+        "ALTER TABLE public.phone_numbers ADD CONSTRAINT phone_numbers_one_claim EXCLUDE USING btree (phone_number WITH =)",
     ),
     // What a failed `CREATE UNIQUE INDEX CONCURRENTLY` leaves: an index that
     // is not valid (the constraint's own, here).
