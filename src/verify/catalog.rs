@@ -284,6 +284,8 @@ pub struct Function {
     pub security_definer: bool,
     /// Returns `trigger` (cannot be called through the API).
     pub trigger: bool,
+    /// A procedure (CALLed, by a function the API reaches, not by the API itself).
+    pub procedure: bool,
     pub config: Option<Vec<String>>,
     /// Roles (or `PUBLIC`) holding EXECUTE.
     pub execute: Vec<String>,
@@ -294,6 +296,14 @@ pub struct Function {
 impl Function {
     pub fn qualified(&self) -> String {
         format!("{}.{}", self.schema, self.signature)
+    }
+    /// `FUNCTION` or `PROCEDURE`, for the remedies' ALTER and REVOKE.
+    pub fn kind(&self) -> &'static str {
+        if self.procedure {
+            "PROCEDURE"
+        } else {
+            "FUNCTION"
+        }
     }
     pub fn pins_search_path(&self) -> bool {
         self.search_path().is_some()
@@ -663,7 +673,7 @@ api_roles AS MATERIALIZED (
 ),
 function_candidates AS MATERIALIZED (
   SELECT p.oid FROM pg_catalog.pg_proc p
-  WHERE coalesce(p.pronamespace, 0) = ANY ((SELECT oids FROM nsp)::oid[]) AND p.prokind = 'f'
+  WHERE coalesce(p.pronamespace, 0) = ANY ((SELECT oids FROM nsp)::oid[]) AND p.prokind IN ('f', 'p')
     AND (p.prosecdef OR p.proconfig IS NULL
          OR NOT ('search_path=""' = ANY (p.proconfig) OR p.proconfig::text LIKE '%search_path=%')
          -- A setting merely named like it (app.search_path): read, and judged exactly.
@@ -679,6 +689,7 @@ SELECT json_build_object('functions', (SELECT coalesce(json_agg(json_build_objec
       'owner_superuser', (SELECT o.rolsuper FROM pg_roles o WHERE o.oid = p.proowner),
       'security_definer', p.prosecdef,
       'trigger', p.prorettype = 'pg_catalog.trigger'::regtype,
+      'procedure', p.prokind = 'p',
       'config', p.proconfig,
       'execute', (SELECT coalesce(json_agg(CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END), '[]')
                   FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a WHERE a.privilege_type = 'EXECUTE'),

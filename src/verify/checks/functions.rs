@@ -109,7 +109,7 @@ pub fn function_search_path(cat: &Catalog) -> Vec<CheckResult> {
                     ""
                 }
             ),
-            format!("ALTER FUNCTION {} SET search_path = ''", f.qualified()),
+            format!("ALTER {} {} SET search_path = ''", f.kind(), f.qualified()),
         ));
     }
     if !others_fail {
@@ -213,6 +213,7 @@ pub fn definer_executable(cat: &Catalog) -> Vec<CheckResult> {
                 return None;
             }
             let target = f.qualified();
+            let kind = f.kind();
             Some(CheckId::DefinerExecutable.fail(
                 &target,
                 format!(
@@ -220,7 +221,7 @@ pub fn definer_executable(cat: &Catalog) -> Vec<CheckResult> {
                     holders.join(", ")
                 ),
                 format!(
-                    "REVOKE EXECUTE ON FUNCTION {target} FROM {}, or ALTER FUNCTION {target} SECURITY INVOKER",
+                    "REVOKE EXECUTE ON {kind} {target} FROM {}, or ALTER {kind} {target} SECURITY INVOKER",
                     holders.join(", "),
                 ),
             ))
@@ -539,6 +540,13 @@ pub const BREAKS: &[Break] = &[
         "public.leak()",
         "CREATE FUNCTION public.leak() RETURNS int LANGUAGE sql SECURITY DEFINER SET search_path = '' AS 'select 1';
          REVOKE EXECUTE ON FUNCTION public.leak() FROM anon, authenticated",
+    ),
+    // A procedure: CALLed by any invoker function the API reaches.
+    Break::fails(
+        CheckId::DefinerExecutable,
+        "public.apply_promo(text)",
+        "CREATE PROCEDURE public.apply_promo(code text) LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+           AS $$ BEGIN UPDATE public.user_limits SET plan_type = 'pro', max_assistants = 100 WHERE user_id = auth.uid(); END $$",
     ),
     Break::fails(
         CheckId::CleanupSchedule,
