@@ -71,7 +71,10 @@ fn run_case(case: &Break) -> Result<(), String> {
     let failed = with_status(&doc, "fail");
     let warned = with_status(&doc, "warn");
     let id = case.id.as_str();
-    let target = case.target.replace("{admin}", ADMIN);
+    let target = case
+        .target
+        .replace("{admin}", ADMIN)
+        .replace("{database}", &db.name);
     let hit = |list: &[(String, String)]| list.iter().any(|(i, t)| i == id && *t == target);
     let allowed: BTreeSet<&str> = std::iter::once(id)
         .chain(case.also.iter().map(|a| a.as_str()))

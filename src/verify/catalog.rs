@@ -340,6 +340,9 @@ pub struct Catalog {
     pub api_roles: Vec<ApiRole>,
     /// `authenticated` / `service_role` without USAGE on schema public.
     pub public_usage_missing: Vec<String>,
+    /// The role that owns this database (a member of `pg_database_owner`,
+    /// which owns schema public on PostgreSQL 15).
+    pub database_owner: String,
     /// `service_role` is a superuser or has BYPASSRLS (`None`: no such role).
     pub service_role_bypasses_rls: Option<bool>,
     pub default_acls: Vec<DefaultAcl>,
@@ -445,6 +448,7 @@ SELECT json_build_object(
   'public_usage_missing', (SELECT coalesce(json_agg(r.rolname ORDER BY r.rolname), '[]') FROM pg_roles r
                            WHERE r.rolname IN ('authenticated', 'service_role')
                              AND NOT has_schema_privilege(r.oid, 'public', 'USAGE')),
+  'database_owner', (SELECT pg_get_userbyid(d.datdba) FROM pg_database d WHERE d.datname = current_database()),
   'service_role_bypasses_rls', (SELECT r.rolsuper OR r.rolbypassrls FROM pg_roles r WHERE r.rolname = 'service_role'),
   'api_roles', (SELECT coalesce(json_agg(json_build_object(
       'name', r.rolname, 'superuser', r.rolsuper, 'bypassrls', r.rolbypassrls, 'createrole', r.rolcreaterole,

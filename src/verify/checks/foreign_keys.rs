@@ -2,7 +2,33 @@
 
 use super::*;
 
+/// The schema's foreign keys with their ON DELETE actions, and none it does
+/// not make from the seven tables: each makes a write of theirs need a row
+/// elsewhere (a sign-up or a webhook refused when it is missing) and its ON
+/// DELETE reaches into users' rows.
 pub fn fk_on_delete(cat: &Catalog) -> Vec<CheckResult> {
+    let extra = cat
+        .foreign_keys
+        .iter()
+        .filter(|k| {
+            !expect::FOREIGN_KEYS.iter().any(|s| {
+                k.table == s.table && k.columns == [s.column] && k.references == s.references
+            })
+        })
+        .map(|k| {
+            CheckId::FkOnDelete.fail(
+                format!("public.{}.{}", k.table, k.columns.join(",")),
+                format!(
+                    "{} → {} (ON DELETE {}) is a foreign key the schema does not make: a write of public.{} now needs a row of {} (refused without it) and its ON DELETE reaches users' rows",
+                    k.name,
+                    k.references,
+                    k.on_delete_action(),
+                    k.table,
+                    k.references
+                ),
+                format!("ALTER TABLE public.{} DROP CONSTRAINT {}", ident(&k.table), ident(&k.name)),
+            )
+        });
     expect::FOREIGN_KEYS
         .iter()
         .filter(|spec| cat.table(spec.table).is_some())
@@ -48,24 +74,23 @@ pub fn fk_on_delete(cat: &Catalog) -> Vec<CheckResult> {
                 ),
             }
         })
+        .chain(extra)
         .collect()
 }
 
 /// Deleting a user (and the demo cleanup) deletes their rows in the seven
-/// tables through the schema's cascades (promises 5, 6): a foreign key of
-/// anyone else's onto auth.users or those tables that is NO ACTION or
+/// tables through the schema's cascades (promises 5, 6): a foreign key from
+/// another table onto auth.users or those tables that is NO ACTION or
 /// RESTRICT refuses it, for every user who has a row it points at.
 pub fn fk_blocks_deletion(cat: &Catalog) -> Vec<CheckResult> {
     let found = cat
         .blocking_fks
         .iter()
+        // The seven tables' own keys, expected or not, are fk-on-delete's.
         .filter(|k| {
-            // The schema's own keys are fk-on-delete's.
-            !expect::FOREIGN_KEYS.iter().any(|s| {
-                k.table == format!("public.{}", s.table)
-                    && k.columns == [s.column]
-                    && k.references == s.references
-            })
+            !k.table
+                .strip_prefix("public.")
+                .is_some_and(|t| expect::table(t).is_some())
         })
         .map(|k| {
             let action = if k.on_delete == "r" { "RESTRICT" } else { "NO ACTION" };
@@ -178,6 +203,16 @@ pub const BREAKS: &[Break] = &[
         "public.call_logs.assistant_id",
         "DROP INDEX public.call_logs_assistant_id_idx",
     ),
+    // An account's e-mail domain must now exist elsewhere: sign-ups refused.
+    Break::fails(
+        CheckId::FkOnDelete,
+        "public.profiles.email_domain",
+        "CREATE TABLE public.email_domains (domain text PRIMARY KEY);
+         ALTER TABLE public.email_domains ENABLE ROW LEVEL SECURITY;
+         ALTER TABLE public.profiles ADD COLUMN email_domain text
+           GENERATED ALWAYS AS (split_part(email, '@', 2)) STORED REFERENCES public.email_domains (domain) ON DELETE CASCADE;
+         CREATE INDEX ON public.profiles (email_domain)",
+    ),
     Break::fails(
         CheckId::FkBlocksDeletion,
         "public.invoices.invoices_user_id_fkey",
@@ -187,8 +222,8 @@ pub const BREAKS: &[Break] = &[
          CREATE POLICY invoices_own ON public.invoices FOR SELECT TO authenticated USING (user_id = (select auth.uid()))",
     ),
     Break::fails(
-        CheckId::FkBlocksDeletion,
-        "public.usage_logs.usage_logs_assistant_fkey",
+        CheckId::FkOnDelete,
+        "public.usage_logs.assistant",
         "ALTER TABLE public.usage_logs ADD COLUMN assistant uuid;
          ALTER TABLE public.usage_logs ADD CONSTRAINT usage_logs_assistant_fkey FOREIGN KEY (assistant)
            REFERENCES public.assistants (id) ON DELETE RESTRICT;

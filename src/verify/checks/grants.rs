@@ -445,13 +445,24 @@ pub fn api_role_owns(cat: &Catalog) -> Vec<CheckResult> {
         .iter()
         .filter(|f| api(&f.owner))
         .map(|f| (f.qualified(), f.owner.as_str(), "FUNCTION"));
+    // The database: its owner is pg_database_owner, which owns schema public
+    // (PostgreSQL 15) and whatever else is given to it.
+    let database = api(&cat.database_owner).then(|| {
+        (
+            format!("database {}", cat.database),
+            cat.database_owner.as_str(),
+            "DATABASE",
+        )
+    });
     let found = relations
         .chain(functions)
+        .chain(database)
         .map(|(target, owner, kind)| {
+            let target_sql = target.trim_start_matches("database ").to_string();
             CheckId::ApiRoleOwns.fail(
                 &target,
                 format!("owned by {owner}: every API caller as {owner} may alter or drop it and bypasses its row level security"),
-                format!("ALTER {kind} {target} OWNER TO postgres"),
+                format!("ALTER {kind} {} OWNER TO postgres", if kind == "DATABASE" { ident(&target_sql) } else { target_sql }),
             )
         })
         .collect();
@@ -604,6 +615,11 @@ pub const BREAKS: &[Break] = &[
         "public.limits_admin",
         "CREATE VIEW public.limits_admin AS SELECT user_id, max_assistants, plan_type FROM public.user_limits;
          GRANT UPDATE ON public.limits_admin TO authenticated",
+    ),
+    Break::fails(
+        CheckId::ApiRoleOwns,
+        "database {database}",
+        "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I OWNER TO authenticated', current_database()); END $$",
     ),
     Break::fails(
         CheckId::TableGrants,

@@ -231,7 +231,8 @@ pub struct Break {
     /// Changes a role or the server (cluster-wide): run alone and undone with
     /// this SQL. In `sql` and `undo`, `{admin}` stands for the role verify
     /// connects as, and a line `;;` separates parts run one by one (outside a
-    /// transaction block, as `ALTER SYSTEM` needs).
+    /// transaction block, as `ALTER SYSTEM` needs); in `target`, `{database}`
+    /// for the database's name.
     pub undo: Option<&'static str>,
 }
 
