@@ -299,6 +299,10 @@ pub fn policy_for_anon(cat: &Catalog) -> Vec<CheckResult> {
     )
 }
 
+/// The conjunct of phone_numbers' write policies that keeps a number's
+/// assistant the user's own, as `normalize_expr` prints it.
+const OWN_ASSISTANT: &str = "assigned_assistant_idisnullorexistsselect1frompublic.assistantsawherea.id=phone_numbers.assigned_assistant_idanda.user_id=selectauth.uid";
+
 pub fn policy_owner_check(cat: &Catalog) -> Vec<CheckResult> {
     let found = cat
         .policies
@@ -308,6 +312,22 @@ pub fn policy_owner_check(cat: &Catalog) -> Vec<CheckResult> {
         .filter_map(|p| {
             let owner = spec_of(p)?.owner_column;
             if policy_scopes_owner(p, &p.command, owner) {
+                // A number routes calls to its assistant: a user's write must
+                // keep it to an assistant of theirs (promise 12; the trigger
+                // leaves users to this policy).
+                let writes = matches!(p.command.as_str(), "INSERT" | "UPDATE" | "ALL");
+                let check = p.with_check.as_deref().or(p.using.as_deref()).unwrap_or("");
+                if p.table == "phone_numbers" && writes && !normalize_expr(check).contains(OWN_ASSISTANT) {
+                    return Some(CheckId::PolicyOwnerCheck.fail(
+                        policy_target(p),
+                        format!(
+                            "{} policy for {} does not keep assigned_assistant_id to an assistant of the user's: a number can route its callers to another account's assistant",
+                            p.command,
+                            p.roles.join(", ")
+                        ),
+                        MIGRATE,
+                    ));
+                }
                 return None;
             }
             Some(CheckId::PolicyOwnerCheck.fail(
@@ -496,6 +516,14 @@ pub const BREAKS: &[Break] = &[
            USING ((user_id::text)::\"char\" = (((select auth.uid()))::text)::\"char\")",
     )
     .also(&[CheckId::PolicyExpected]),
+    // The owner conjunct kept, the own-assistant one dropped.
+    Break::fails(
+        CheckId::PolicyOwnerCheck,
+        "public.phone_numbers.phone_numbers_insert_own",
+        "DROP POLICY phone_numbers_insert_own ON public.phone_numbers;
+         CREATE POLICY phone_numbers_insert_own ON public.phone_numbers FOR INSERT TO authenticated
+           WITH CHECK (user_id = (select auth.uid()))",
+    ),
     Break::fails(
         CheckId::PolicyAlwaysTrue,
         "public.assistants.maintenance",
