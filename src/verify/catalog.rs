@@ -105,6 +105,18 @@ pub struct ApiRole {
     pub member_of: Vec<String>,
 }
 
+/// A trigger whose function is SECURITY DEFINER, on an exposed relation the
+/// API roles may write.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DefinerTrigger {
+    pub schema: String,
+    pub table: String,
+    pub name: String,
+    /// `schema.name(args)`.
+    pub function: String,
+    pub writers: Vec<String>,
+}
+
 /// An extension and the schema it is installed in.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Extension {
@@ -372,6 +384,8 @@ pub struct Catalog {
     pub blocking_fks: Vec<BlockingFk>,
     pub indexes: Vec<Index>,
     pub functions: Vec<Function>,
+    /// SECURITY DEFINER triggers on exposed relations (not the seven) that API roles may write.
+    pub definer_triggers: Vec<DefinerTrigger>,
     #[serde(skip)]
     /// The current rows of `vmx.schema_history`, read by the one drift rule.
     pub history: Vec<crate::migrate::history::Applied>,
@@ -707,7 +721,25 @@ SELECT json_build_object('functions', (SELECT coalesce(json_agg(json_build_objec
     -- every function's dependencies to find the extension members.
     WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e JOIN pg_catalog.pg_extension x ON x.oid = e.refobjid
                       WHERE e.classid = 'pg_catalog.pg_proc'::regclass AND e.objid = p.oid AND e.deptype = 'e'
-                        AND (p.pronamespace <> 'public'::regnamespace OR x.extnamespace = p.pronamespace) OFFSET 0))
+                        AND (p.pronamespace <> 'public'::regnamespace OR x.extnamespace = p.pronamespace) OFFSET 0)),
+  -- Triggers on the other exposed relations whose function is SECURITY
+  -- DEFINER, where an API role may write: the write runs it with its owner's
+  -- rights (an INSTEAD OF trigger on an invoker view, a definer trigger on an
+  -- app table that updates user_limits).
+  'definer_triggers', (SELECT coalesce(json_agg(json_build_object(
+      'schema', n.nspname, 'table', c.relname, 'name', t.tgname, 'function', t.tgfoid::regprocedure::text,
+      'writers', w.writers) ORDER BY n.nspname, c.relname, t.tgname), '[]')
+    FROM pg_catalog.pg_trigger t
+    JOIN pg_catalog.pg_proc f ON f.oid = t.tgfoid
+    JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    CROSS JOIN LATERAL (SELECT array_agg(a.rolname ORDER BY a.rolname) AS writers FROM api_roles a
+                        WHERE has_schema_privilege(a.oid, n.oid, 'USAGE')
+                          AND (has_any_column_privilege(a.oid, c.oid, 'INSERT, UPDATE') OR has_table_privilege(a.oid, c.oid, 'DELETE'))) w
+    WHERE NOT t.tgisinternal AND f.prosecdef
+      AND c.relnamespace = ANY ((SELECT oids FROM nsp)::oid[])
+      AND NOT (c.relnamespace = 'public'::regnamespace AND c.relname = ANY (ARRAY[{TABLES}]::name[]))
+      AND w.writers IS NOT NULL)
 )::text;
 COMMIT;
 "#;

@@ -226,6 +226,22 @@ pub fn definer_executable(cat: &Catalog) -> Vec<CheckResult> {
                 ),
             ))
         })
+        .chain(cat.definer_triggers.iter().map(|t| {
+            CheckId::DefinerExecutable.warn(
+                format!("{}.{}.{}", t.schema, t.table, t.name),
+                format!(
+                    "{} may write {}.{}, and every write fires the SECURITY DEFINER trigger function {}: it runs with its owner's rights, past RLS, for them",
+                    t.writers.join(" and "),
+                    t.schema,
+                    t.table,
+                    t.function
+                ),
+                format!(
+                    "if its owner's rights are not meant for every writer: ALTER FUNCTION {} SECURITY INVOKER",
+                    t.function
+                ),
+            )
+        }))
         .collect();
     or_pass(
         found,
@@ -540,6 +556,20 @@ pub const BREAKS: &[Break] = &[
         "public.leak()",
         "CREATE FUNCTION public.leak() RETURNS int LANGUAGE sql SECURITY DEFINER SET search_path = '' AS 'select 1';
          REVOKE EXECUTE ON FUNCTION public.leak() FROM anon, authenticated",
+    ),
+    // An invoker view whose INSTEAD OF trigger writes user_limits as its owner.
+    Break::warns(
+        CheckId::DefinerExecutable,
+        "public.my_plan.my_plan_update",
+        "CREATE VIEW public.my_plan WITH (security_invoker = true) AS
+           SELECT user_id, plan_type, max_assistants FROM public.user_limits;
+         GRANT SELECT, UPDATE ON public.my_plan TO authenticated;
+         CREATE FUNCTION public.my_plan_update() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+           AS $$ BEGIN UPDATE public.user_limits SET plan_type = NEW.plan_type, max_assistants = NEW.max_assistants
+                 WHERE user_id = OLD.user_id; RETURN NEW; END $$;
+         REVOKE ALL ON FUNCTION public.my_plan_update() FROM PUBLIC;
+         CREATE TRIGGER my_plan_update INSTEAD OF UPDATE ON public.my_plan
+           FOR EACH ROW EXECUTE FUNCTION public.my_plan_update()",
     ),
     // A procedure: CALLed by any invoker function the API reaches.
     Break::fails(
