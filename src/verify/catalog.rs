@@ -105,6 +105,17 @@ pub struct ApiRole {
     pub member_of: Vec<String>,
 }
 
+/// An exposed view that calls a SECURITY DEFINER function of a schema the
+/// API does not expose, with the API roles that may read it (and run the function).
+#[derive(Debug, Clone, Deserialize)]
+pub struct HiddenDefiner {
+    /// `schema.name`.
+    pub view: String,
+    /// `schema.name(args)`.
+    pub function: String,
+    pub readers: Vec<String>,
+}
+
 /// A trigger whose function is SECURITY DEFINER, on an exposed relation the
 /// API roles may write.
 #[derive(Debug, Clone, Deserialize)]
@@ -384,6 +395,9 @@ pub struct Catalog {
     pub blocking_fks: Vec<BlockingFk>,
     pub indexes: Vec<Index>,
     pub functions: Vec<Function>,
+    /// Exposed views the API roles read that call a SECURITY DEFINER function
+    /// of a schema the API does not expose.
+    pub hidden_definers: Vec<HiddenDefiner>,
     /// SECURITY DEFINER triggers on exposed relations (not the seven) that API roles may write.
     pub definer_triggers: Vec<DefinerTrigger>,
     #[serde(skip)]
@@ -689,16 +703,24 @@ api_roles AS MATERIALIZED (
   SELECT r AS oid, pg_get_userbyid(r) AS rolname
   FROM unnest(ARRAY[to_regrole('anon'), to_regrole('authenticated')]::oid[]) r WHERE r IS NOT NULL
 ),
-function_candidates AS MATERIALIZED (
-  SELECT p.oid FROM pg_catalog.pg_proc p
-  WHERE coalesce(p.pronamespace, 0) = ANY ((SELECT oids FROM nsp)::oid[]) AND p.prokind IN ('f', 'p')
-    AND (p.prosecdef OR p.proconfig IS NULL
-         OR NOT ('search_path=""' = ANY (p.proconfig) OR p.proconfig::text LIKE '%search_path=%')
-         -- A setting merely named like it (app.search_path): read, and judged exactly.
-         OR strpos(p.proconfig::text, '.search_path=') > 0
-         OR p.proowner = ANY ((SELECT oids FROM api)::oid[])
-         OR (p.pronamespace = 'public'::regnamespace AND p.proname = ANY (ARRAY[{FUNCTIONS}]::name[])))
-)
+-- One scan of pg_proc for both: the exposed functions that could be a
+-- finding, and the SECURITY DEFINER functions of the other (non-system)
+-- schemas, which exposed views may call.
+proc_scan AS MATERIALIZED (
+  SELECT p.oid, coalesce(p.pronamespace, 0) = ANY ((SELECT oids FROM nsp)::oid[]) AS exposed
+  FROM pg_catalog.pg_proc p
+  WHERE p.prokind IN ('f', 'p')
+    AND CASE WHEN coalesce(p.pronamespace, 0) = ANY ((SELECT oids FROM nsp)::oid[])
+             THEN p.prosecdef OR p.proconfig IS NULL
+                  OR NOT ('search_path=""' = ANY (p.proconfig) OR p.proconfig::text LIKE '%search_path=%')
+                  -- A setting merely named like it (app.search_path): read, and judged exactly.
+                  OR strpos(p.proconfig::text, '.search_path=') > 0
+                  OR p.proowner = ANY ((SELECT oids FROM api)::oid[])
+                  OR (p.pronamespace = 'public'::regnamespace AND p.proname = ANY (ARRAY[{FUNCTIONS}]::name[]))
+             ELSE p.prosecdef AND p.pronamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+        END
+),
+function_candidates AS (SELECT oid FROM proc_scan WHERE exposed)
 SELECT json_build_object('functions', (SELECT coalesce(json_agg(json_build_object(
       'schema', n.nspname,
       'signature', format('%s(%s)', p.proname, oidvectortypes(p.proargtypes)),
@@ -739,7 +761,27 @@ SELECT json_build_object('functions', (SELECT coalesce(json_agg(json_build_objec
     WHERE NOT t.tgisinternal AND f.prosecdef
       AND c.relnamespace = ANY ((SELECT oids FROM nsp)::oid[])
       AND NOT (c.relnamespace = 'public'::regnamespace AND c.relname = ANY (ARRAY[{TABLES}]::name[]))
-      AND w.writers IS NOT NULL)
+      AND w.writers IS NOT NULL),
+  -- Exposed views the API roles read that call a SECURITY DEFINER function of
+  -- a schema the API does not expose: the view is invoker, the function is
+  -- not, and its rows are its owner's (found from the definer functions, few,
+  -- through the dependency index).
+  'hidden_definers', (SELECT coalesce(json_agg(json_build_object(
+      'view', vn.nspname || '.' || v.relname, 'function', f.oid::regprocedure::text,
+      'readers', rd.readers) ORDER BY vn.nspname, v.relname, f.oid::regprocedure::text), '[]')
+    FROM proc_scan k
+    CROSS JOIN LATERAL (SELECT f.* FROM pg_catalog.pg_proc f WHERE f.oid = k.oid OFFSET 0) f
+    JOIN pg_catalog.pg_depend d ON d.refclassid = 'pg_catalog.pg_proc'::regclass AND d.refobjid = f.oid
+                               AND d.classid = 'pg_catalog.pg_rewrite'::regclass
+    JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid
+    JOIN pg_catalog.pg_class v ON v.oid = r.ev_class
+    JOIN pg_catalog.pg_namespace vn ON vn.oid = v.relnamespace
+    CROSS JOIN LATERAL (SELECT array_agg(a.rolname ORDER BY a.rolname) AS readers FROM api_roles a
+                        WHERE has_schema_privilege(a.oid, vn.oid, 'USAGE') AND has_any_column_privilege(a.oid, v.oid, 'SELECT')
+                          AND has_function_privilege(a.oid, f.oid, 'EXECUTE')) rd
+    WHERE NOT k.exposed
+      AND v.relnamespace = ANY ((SELECT oids FROM nsp)::oid[])
+      AND rd.readers IS NOT NULL)
 )::text;
 COMMIT;
 "#;

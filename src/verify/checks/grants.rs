@@ -217,6 +217,20 @@ pub fn view_security_definer(cat: &Catalog) -> Vec<CheckResult> {
                 ),
             )
         })
+        .chain(cat.hidden_definers.iter().map(|h| {
+            CheckId::ViewSecurityDefiner.fail(
+                h.view.clone(),
+                format!(
+                    "{} may select from it, and it calls {}, a SECURITY DEFINER function of a schema the API does not expose: what it returns is read with that function owner's rights, past RLS",
+                    h.readers.join(" and "),
+                    h.function
+                ),
+                format!(
+                    "ALTER FUNCTION {} SECURITY INVOKER, or REVOKE EXECUTE ON FUNCTION {} FROM PUBLIC, anon, authenticated",
+                    h.function, h.function
+                ),
+            )
+        }))
         .collect();
     or_pass(
         found,
@@ -608,6 +622,17 @@ pub const BREAKS: &[Break] = &[
          CREATE VIEW public.all_calls AS SELECT user_id, transcript FROM public.call_logs;
          GRANT SELECT ON public.all_calls TO anon;
          ALTER EXTENSION pg_trgm ADD VIEW public.all_calls",
+    ),
+    // An invoker view in public, a definer function out of the API's sight.
+    Break::fails(
+        CheckId::ViewSecurityDefiner,
+        "public.recent_calls",
+        "CREATE SCHEMA internal;
+         GRANT USAGE ON SCHEMA internal TO authenticated;
+         CREATE FUNCTION internal.all_calls() RETURNS SETOF public.call_logs LANGUAGE sql STABLE SECURITY DEFINER
+           SET search_path = '' AS 'SELECT * FROM public.call_logs';
+         CREATE VIEW public.recent_calls WITH (security_invoker = true) AS SELECT id, user_id, transcript FROM internal.all_calls();
+         GRANT SELECT ON public.recent_calls TO authenticated",
     ),
     // Write-only: UPDATE through an auto-updatable view rewrites every user's limits.
     Break::fails(
