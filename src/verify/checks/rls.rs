@@ -54,24 +54,33 @@ pub fn rls_owner_bypass(cat: &Catalog) -> Vec<CheckResult> {
     for f in definers {
         let strangers: Vec<&str> = owners.iter().copied().filter(|o| *o != f.owner).collect();
         if !f.owner_superuser && !strangers.is_empty() {
-            let why = if f.owner_bypasses_rls {
-                "it runs with that role's privileges, not the owner's the files gave it (a table or auth.users it may not write makes it fail)"
-            } else {
-                "it has no BYPASSRLS either: RLS holds it to the policies, so it sees none of the rows it must count or write"
-            };
-            found.push(CheckId::RlsOwnerBypass.fail(
-                f.qualified(),
+            let detail = |why: &str| {
                 format!(
                     "owned by {}, who does not own the tables ({}): {why}",
                     f.owner,
                     strangers.join(", ")
-                ),
-                format!(
-                    "ALTER FUNCTION {} OWNER TO {}",
+                )
+            };
+            let remedy = format!(
+                "ALTER FUNCTION {} OWNER TO {}",
+                f.qualified(),
+                ident(strangers[0])
+            );
+            // Held by RLS it cannot work; with BYPASSRLS it works if that
+            // role holds the privileges it needs, which this does not prove.
+            found.push(if f.owner_bypasses_rls {
+                CheckId::RlsOwnerBypass.warn(
                     f.qualified(),
-                    ident(strangers[0])
-                ),
-            ));
+                    detail("it runs with that role's privileges, not those of the owner the files gave it (a table or auth.users it may not write makes it fail)"),
+                    remedy,
+                )
+            } else {
+                CheckId::RlsOwnerBypass.fail(
+                    f.qualified(),
+                    detail("it has no BYPASSRLS either: RLS holds it to the policies, so it sees none of the rows it must count or write"),
+                    remedy,
+                )
+            });
         }
     }
     or_pass(
@@ -202,7 +211,7 @@ pub const BREAKS: &[Break] = &[Break::fails(
     )
     .undo("REASSIGN OWNED BY vmx_break_owner TO {admin}; DROP OWNED BY vmx_break_owner; DROP ROLE vmx_break_owner"),
     // BYPASSRLS, but not the tables' owner: the cleanup may not delete from auth.users.
-    Break::fails(
+    Break::warns(
         CheckId::RlsOwnerBypass,
         "public.cleanup_demo_users_with_call_limits()",
         "ALTER FUNCTION public.cleanup_demo_users_with_call_limits() OWNER TO service_role",
