@@ -316,6 +316,11 @@ pub fn auth_users_exposed(cat: &Catalog) -> Vec<CheckResult> {
     )
 }
 
+/// A setting's value without the quotes and spaces `ALTER … SET` may keep.
+fn unquoted(value: &str) -> &str {
+    value.trim_matches(|c| c == '"' || c == '\'' || c == ' ')
+}
+
 /// PostgREST's in-database configuration (`pgrst.db_anon_role` on the
 /// database or a role, which it reads from its `authenticator`) names `anon`
 /// for requests without a JWT: any other role (`authenticated`,
@@ -323,7 +328,7 @@ pub fn auth_users_exposed(cat: &Catalog) -> Vec<CheckResult> {
 /// A setting in PostgREST's own configuration file is not visible here.
 pub fn setting_anon_role(cat: &Catalog) -> Vec<CheckResult> {
     let found = bad_settings(cat, "pgrst.db_anon_role", |v| {
-        v.trim_matches(|c| c == '"' || c == '\'' || c == ' ') != "anon"
+        unquoted(v) != "anon"
     })
     .into_iter()
     .map(|(target, detail, remedy)| {
@@ -336,7 +341,7 @@ pub fn setting_anon_role(cat: &Catalog) -> Vec<CheckResult> {
     // A function PostgREST runs before every request, in its role and with
     // its claims: it may change both. Yours may be fine: a warning.
     .chain(
-        bad_settings(cat, "pgrst.db_pre_request", |v| !v.trim_matches(|c| c == '"' || c == '\'' || c == ' ').is_empty())
+        bad_settings(cat, "pgrst.db_pre_request", |v| !unquoted(v).is_empty())
             .into_iter()
             .map(|(target, detail, remedy)| {
                 CheckId::SettingAnonRole.warn(

@@ -252,23 +252,10 @@ pub fn unique_key(cat: &Catalog) -> Vec<CheckResult> {
             // A UNIQUE or primary key constraint is its index; an invalid one
             // (a failed concurrent build) holds duplicates and cannot arbitrate
             // ON CONFLICT.
-            let by_index = cat.indexes.iter().any(|i| {
-                i.table == *table
-                    && i.unique
-                    && i.valid
-                    && !i.nulls_not_distinct
-                    && match rows {
-                        None => !i.partial,
-                        Some(pred) => {
-                            i.partial && i.definition.ends_with(&format!("WHERE ({pred})"))
-                        }
-                    }
-                    && i.columns.len() == columns.len()
-                    && i.columns
-                        .iter()
-                        .zip(columns.iter())
-                        .all(|(a, b)| a.as_deref() == Some(*b))
-            });
+            let by_index = cat
+                .indexes
+                .iter()
+                .any(|i| i.valid && keeps_key(i, table, columns, *rows));
             let scope = rows.map(|p| format!(" where {p}")).unwrap_or_default();
             Some(if by_index {
                 CheckId::UniqueKey
@@ -297,6 +284,29 @@ pub fn unique_key(cat: &Catalog) -> Vec<CheckResult> {
         .collect()
 }
 
+/// `i` is a unique index of `table` on exactly `columns` (in order), over the
+/// rows `rows` covers (`None`: all of them; `Some`: its partial predicate),
+/// with NULLs distinct: what one entry of `spec::UNIQUE_KEYS` asks for.
+fn keeps_key(
+    i: &crate::verify::catalog::Index,
+    table: &str,
+    columns: &[&str],
+    rows: Option<&str>,
+) -> bool {
+    i.table == table
+        && i.unique
+        && !i.nulls_not_distinct
+        && match rows {
+            None => !i.partial,
+            Some(pred) => i.partial && i.definition.ends_with(&format!("WHERE ({pred})")),
+        }
+        && i.columns.len() == columns.len()
+        && i.columns
+            .iter()
+            .zip(columns)
+            .all(|(a, b)| a.as_deref() == Some(*b))
+}
+
 /// Unique keys on the seven tables that the schema does not make (besides a
 /// key that includes one of its own, which can never refuse more): a value
 /// one account holds refuses everyone else's (squatting, promise 12; a
@@ -319,15 +329,9 @@ fn unexpected_unique_keys(cat: &Catalog) -> Vec<CheckResult> {
         .filter(|i| {
             let columns: Vec<&str> = i.columns.iter().flatten().map(String::as_str).collect();
             let plain = i.unique && !i.nulls_not_distinct;
-            let expected = plain
-                && expect::UNIQUE_KEYS.iter().any(|(table, keys, rows)| {
-                    *table == i.table
-                        && *keys == columns.as_slice()
-                        && match rows {
-                            None => !i.partial,
-                            Some(pred) => i.definition.ends_with(&format!("WHERE ({pred})")),
-                        }
-                });
+            let expected = expect::UNIQUE_KEYS
+                .iter()
+                .any(|(table, keys, rows)| keeps_key(i, table, keys, *rows));
             let includes_own = plain
                 && i.columns.iter().all(Option::is_some)
                 && own(&i.table)
