@@ -271,8 +271,9 @@ async fn the_backends_recount_beside_a_users_insert_leaves_the_count_exact() {
 /// them, has locked that assistant and waits for the number. In 0.3.0 the
 /// cleanup died in the deadlock (40P01) and deleted nobody, however many
 /// expired demos there were, as often as the user repeated it. The cleanup
-/// must go on: every other expired demo deleted, and the user too once
-/// their request has ended. (Fails on `VMX_ATTACK_SQL_DIR=sql/releases/0.3.0`.)
+/// must go on: every other expired demo deleted in this run, and the user
+/// too, in this run or the next once their request has ended.
+/// (Fails on `VMX_ATTACK_SQL_DIR=sql/releases/0.3.0`.)
 #[tokio::test]
 async fn a_users_request_deadlocking_the_cleanup_does_not_stop_it() {
     let db = attack_db();
@@ -332,8 +333,33 @@ async fn a_users_request_deadlocking_the_cleanup_does_not_stop_it() {
     )
     .await;
     tx.commit().await.expect("the request ends");
-    let cleaned = cleanup.await.expect("cleanup task");
-    assert_eq!(cleaned, Ok(2), "the cleanup (the user's request: {r:?})");
+    let first = cleanup
+        .await
+        .expect("cleanup task")
+        .unwrap_or_else(|e| panic!("the cleanup failed with {e:?} (the user's request: {r:?})"));
+    // Every other expired demo goes now. The busy user goes now too, or --
+    // when the cleanup's per-user retry meets their request again (which of
+    // the two the deadlock detector aborts depends on timing) -- is left, with
+    // a WARNING, to the next run, which deletes them now that it has ended.
+    assert!(
+        first == 1 || first == 2,
+        "the cleanup deleted {first} (the user's request: {r:?})"
+    );
+    assert_eq!(
+        int(
+            &mut su,
+            &format!("SELECT count(*) FROM auth.users WHERE id = '{v}'")
+        )
+        .await,
+        0,
+        "the other expired demo was left"
+    );
+    let mut svc = db.connect_as(Actor::Service).await;
+    let second: i32 = sqlx::query_scalar("SELECT public.cleanup_demo_users_with_call_limits()")
+        .fetch_one(&mut svc)
+        .await
+        .expect("the next cleanup");
+    assert_eq!(first + second, 2, "demos deleted by the two runs");
     assert_eq!(
         int(
             &mut su,
