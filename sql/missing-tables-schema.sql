@@ -346,7 +346,7 @@ ALTER TABLE public.call_logs ADD COLUMN IF NOT EXISTS counted_duration_seconds i
 CREATE OR REPLACE FUNCTION public.call_logs_track_completion()
 RETURNS trigger
 LANGUAGE plpgsql
-SECURITY INVOKER
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -355,7 +355,28 @@ BEGIN
     FROM public.call_logs c
     WHERE c.vapi_call_id = NEW.vapi_call_id;
   END IF;
-  -- (Inserted rows naming a deleted assistant are fixed per statement by
+  -- Lock order (promises 4, 10, 14): the call's assistant and number come
+  -- before the call's own row. An upsert's proposed row passes here before
+  -- the row it conflicts with is locked, so a deletion of either -- which
+  -- holds it, then waits for the calls it detaches -- is waited for here,
+  -- where that cannot deadlock: committed, the row is gone and the call is
+  -- recorded without it; rolled back, or any other lock (a request that
+  -- resends a unique column locks the row as for a key change), the call
+  -- keeps it. track_call_usage() then finds the lock already held here.
+  IF NEW.assistant_id IS NOT NULL THEN
+    PERFORM 1 FROM public.assistants a WHERE a.id = NEW.assistant_id FOR KEY SHARE;
+    IF NOT FOUND THEN
+      NEW.assistant_id := NULL;
+    END IF;
+  END IF;
+  IF NEW.phone_number_id IS NOT NULL THEN
+    PERFORM 1 FROM public.phone_numbers p WHERE p.id = NEW.phone_number_id FOR KEY SHARE;
+    IF NOT FOUND THEN
+      NEW.phone_number_id := NULL;
+    END IF;
+  END IF;
+  -- (Inserted rows this trigger does not see, and rows naming another
+  -- user's assistant or number, are fixed per statement by
   -- track_call_usage_insert(); the foreign key is checked at commit.)
   -- A negative duration counts nothing (promise 4: usage is never lowered by a bad event).
   NEW.counted_duration_seconds := CASE WHEN NEW.status = 'completed' THEN greatest(coalesce(NEW.duration_seconds, 0), 0) END;

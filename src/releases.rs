@@ -150,6 +150,22 @@ pub const REVISIONS: &[Revision] = &[
         release: "0.3.1",
         checksum: "8cc2dc588d78a9c10ce9788badeaf93bd064f61292042895353579c063761659",
     },
+    // 0.3.2: a completing webhook locks the call's assistant and number before
+    // the call's own row, so that any lock on them (a deletion that is then
+    // rolled back, a request that resends a unique column) is waited for
+    // instead of taken for a deletion; files 4 and 5 changed.
+    Revision {
+        version: 4,
+        name: "call-logs-schema.sql",
+        release: "0.3.2",
+        checksum: "c4e161eb7815ccab9b96f8111d59daf5db0b03af443f73f6dfdd04b1cae6a10c",
+    },
+    Revision {
+        version: 5,
+        name: "missing-tables-schema.sql",
+        release: "0.3.2",
+        checksum: "15c3f4d15545cad813d47fd15cfbb250453a36f57970b0ca7d6b67242be0f6b4",
+    },
 ];
 
 /// The released revision of file `version` with this checksum, if any.

@@ -525,7 +525,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
     func("protect_assistant_ids()", true, &[], false, false),
     func("protect_phone_numbers()", true, &[], false, false),
     func("check_user_assistant_limit(uuid)", false, APP, true, false),
-    func("call_logs_track_completion()", false, &[], false, false),
+    func("call_logs_track_completion()", true, &[], false, false),
     func("get_user_call_usage(uuid)", false, APP, true, false),
     func(
         "cleanup_demo_users_with_call_limits()",

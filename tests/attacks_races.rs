@@ -408,3 +408,189 @@ async fn a_number_added_while_the_last_call_is_counted_is_frozen() {
     tx.commit().await.expect("the webhook commits");
     assert_eq!(add.await.expect("insert task"), FROZEN.map(String::from));
 }
+
+/// The assistant `assistant`'s total and the seconds of the calls that name it.
+async fn assistant_total_and_calls(su: &mut PgConnection, assistant: Uuid) -> (i64, i64) {
+    sqlx::query_as(
+        "SELECT (SELECT coalesce(total_call_duration_seconds, 0)::bigint FROM public.assistants WHERE id = $1),
+                (SELECT coalesce(sum(counted_duration_seconds), 0)::bigint FROM public.call_logs WHERE assistant_id = $1)",
+    )
+    .bind(assistant)
+    .fetch_one(su)
+    .await
+    .expect("assistant total")
+}
+
+/// Promises 4 and 14: a user's request that resends their assistant's
+/// unchanged provider id (a client PATCHing the whole object back: a unique
+/// column in the SET list locks the row as for a key change) holds the
+/// assistant while it waits for their other assistant, which a backend job
+/// holds. Meanwhile the webhook completes a live call on the first one. In
+/// 0.3.1 the webhook took any such lock for the assistant's deletion: it
+/// recorded the call without its assistant and left the assistant's total
+/// short of its calls. The webhook must wait for the request and keep the
+/// call on its assistant. (Fails on `VMX_ATTACK_SQL_DIR=sql/releases/0.3.1`.)
+#[tokio::test]
+async fn a_request_holding_the_assistant_does_not_detach_a_completing_call() {
+    let db = attack_db();
+    let m = db.sign_up("mallory@example.com").await;
+    let mut su = db.superuser().await;
+    exec_ok(
+        &mut su,
+        &format!("UPDATE public.user_limits SET plan_type = 'pro', max_assistants = 2 WHERE user_id = '{m}'"),
+    )
+    .await;
+    let mut ma = db.connect_as(Actor::User(m)).await;
+    let mut ids = vec![];
+    for name in ["one", "two"] {
+        let id: Uuid = sqlx::query_scalar(
+            "INSERT INTO public.assistants (user_id, name) VALUES ($1, $2) RETURNING id",
+        )
+        .bind(m)
+        .bind(name)
+        .fetch_one(&mut ma)
+        .await
+        .expect("assistant");
+        ids.push(id);
+    }
+    let (first, second) = (ids[0], ids[1]);
+    let mut svc = db.connect_as(Actor::Service).await;
+    webhook(&mut svc, m, first, "live", "in_progress", 0)
+        .await
+        .expect("the call starts");
+
+    let mut job = db.superuser().await;
+    let mut job_tx = job.begin().await.expect("begin");
+    exec_ok(
+        &mut job_tx,
+        &format!("SELECT 1 FROM public.assistants WHERE id = '{second}' FOR UPDATE"),
+    )
+    .await;
+    let pid = backend_pid(&mut ma).await;
+    let patch = tokio::spawn(async move {
+        let r = exec(
+            &mut ma,
+            "UPDATE public.assistants SET vapi_assistant_id = NULL",
+        )
+        .await;
+        sqlstate(&r)
+    });
+    assert!(
+        waits_for_a_lock(&db, pid, Duration::from_secs(30), || patch.is_finished()).await,
+        "the request did not wait for the job"
+    );
+    let svc_pid = backend_pid(&mut svc).await;
+    let hook = tokio::spawn(async move {
+        let r = webhook(&mut svc, m, first, "live", "completed", 300).await;
+        sqlstate(&r)
+    });
+    // 0.3.1 does not wait: the call is recorded at once, detached.
+    waits_for_a_lock(&db, svc_pid, Duration::from_secs(5), || hook.is_finished()).await;
+    job_tx.commit().await.expect("the job ends");
+    assert_eq!(patch.await.expect("patch"), None, "the request");
+    assert_eq!(hook.await.expect("hook"), None, "the webhook");
+
+    let on: Option<Uuid> =
+        sqlx::query_scalar("SELECT assistant_id FROM public.call_logs WHERE vapi_call_id = 'live'")
+            .fetch_one(&mut su)
+            .await
+            .expect("the call");
+    assert_eq!(on, Some(first), "the call keeps its assistant");
+    assert_eq!(assistant_total_and_calls(&mut su, first).await, (300, 300));
+    let (used, data, ..) = counters_of(&mut su, m).await;
+    assert_eq!((used, data), (300, 300));
+}
+
+/// Promises 4 and 14: the user's assistant deletion waits mid-statement (a
+/// backend job holds one of its calls) and is then rolled back (the request
+/// fails: a statement timeout, PostgREST's singular-object check) while the
+/// webhook corrects a completed call of that assistant. In 0.3.1 the webhook
+/// took the deletion as done: the call lost its assistant, which survived
+/// with a total short of its calls. The webhook must wait for the deletion's
+/// outcome. (Fails on `VMX_ATTACK_SQL_DIR=sql/releases/0.3.1`.)
+#[tokio::test]
+async fn a_deletion_rolled_back_mid_webhook_keeps_the_call_on_its_assistant() {
+    let db = attack_db();
+    let m = db.sign_up("mallory@example.com").await;
+    let mut ma = db.connect_as(Actor::User(m)).await;
+    let assistant: Uuid = sqlx::query_scalar(
+        "INSERT INTO public.assistants (user_id, name) VALUES ($1, 'bot') RETURNING id",
+    )
+    .bind(m)
+    .fetch_one(&mut ma)
+    .await
+    .expect("assistant");
+    let mut svc = db.connect_as(Actor::Service).await;
+    webhook(&mut svc, m, assistant, "old-0", "no-answer", 0)
+        .await
+        .expect("an earlier call");
+    webhook(&mut svc, m, assistant, "done", "completed", 100)
+        .await
+        .expect("a completed call");
+
+    let mut job = db.superuser().await;
+    let mut job_tx = job.begin().await.expect("begin");
+    exec_ok(
+        &mut job_tx,
+        "SELECT 1 FROM public.call_logs WHERE vapi_call_id = 'old-0' FOR UPDATE",
+    )
+    .await;
+    let pid = backend_pid(&mut ma).await;
+    let (fail, failed) = tokio::sync::oneshot::channel::<()>();
+    let delete = tokio::spawn(async move {
+        let mut tx = ma.begin().await.expect("begin");
+        let r = exec(&mut tx, "DELETE FROM public.assistants").await;
+        failed.await.ok();
+        tx.rollback().await.expect("the request fails");
+        sqlstate(&r)
+    });
+    assert!(
+        waits_for_a_lock(&db, pid, Duration::from_secs(30), || delete.is_finished()).await,
+        "the deletion did not wait for the job"
+    );
+    let svc_pid = backend_pid(&mut svc).await;
+    let hook = tokio::spawn(async move {
+        let r = webhook(&mut svc, m, assistant, "done", "completed", 250).await;
+        sqlstate(&r)
+    });
+    // 0.3.1 does not wait: the correction is recorded at once, detached.
+    waits_for_a_lock(&db, svc_pid, Duration::from_secs(5), || hook.is_finished()).await;
+    job_tx.commit().await.expect("the job ends");
+    // The deletion's statement ends (it waited for nothing else), then its request fails.
+    let mut watch = db.superuser().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while int(
+        &mut watch,
+        &format!("SELECT count(*) FROM pg_stat_activity WHERE pid = {pid} AND state = 'active'"),
+    )
+    .await
+        > 0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the deletion never ended"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    fail.send(()).expect("fail the request");
+    assert_eq!(
+        delete.await.expect("delete"),
+        None,
+        "the deletion's statement"
+    );
+    assert_eq!(hook.await.expect("hook"), None, "the webhook");
+
+    let mut su = db.superuser().await;
+    let on: Option<Uuid> =
+        sqlx::query_scalar("SELECT assistant_id FROM public.call_logs WHERE vapi_call_id = 'done'")
+            .fetch_one(&mut su)
+            .await
+            .expect("the call");
+    assert_eq!(on, Some(assistant), "the call keeps its assistant");
+    assert_eq!(
+        assistant_total_and_calls(&mut su, assistant).await,
+        (250, 250)
+    );
+    let (used, data, ..) = counters_of(&mut su, m).await;
+    assert_eq!((used, data), (250, 250));
+}

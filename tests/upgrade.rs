@@ -1,4 +1,4 @@
-//! Upgrades: a database that release v0.1.0 (or v0.2.0, v0.3.0) migrated (built from
+//! Upgrades: a database that release v0.1.0 (or v0.2.0, v0.3.0, v0.3.1) migrated (built from
 //! the kept texts of that release, with its history as that vmx wrote it)
 //! moves to this binary's files with a plain `vmx migrate`, through the real
 //! binary, on a real PostgreSQL.
@@ -251,6 +251,15 @@ fn database_migrated_by_v030_upgrades_keeping_every_row_and_counter() {
          FROM (SELECT id FROM public.profiles ORDER BY id LIMIT 1) p",
     );
     upgrade_from_keeps_everything(&db, "0.3.0");
+}
+
+/// 0.3.1 → 0.3.2 (one trigger function): release data, every row, counter
+/// and history row is kept.
+#[test]
+fn database_migrated_by_v031_upgrades_keeping_every_row_and_counter() {
+    let db = migrated_by("0.3.1", Fixture::Compat);
+    db.apply("tests/fixtures/release-data.sql", None);
+    upgrade_from_keeps_everything(&db, "0.3.1");
 }
 
 #[test]
