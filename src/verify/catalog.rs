@@ -103,6 +103,16 @@ pub struct ApiRole {
     pub replication: bool,
     /// Roles it is a member of.
     pub member_of: Vec<String>,
+    /// Roles that are members of it.
+    pub members: Vec<RoleMember>,
+}
+
+/// A role that is a member of an API role.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RoleMember {
+    pub name: String,
+    /// Superuser, BYPASSRLS or CREATEROLE: an administrator, not a caller.
+    pub admin: bool,
 }
 
 /// An exposed view that calls a SECURITY DEFINER function of a schema the
@@ -114,6 +124,27 @@ pub struct HiddenDefiner {
     /// `schema.name(args)`.
     pub function: String,
     pub readers: Vec<String>,
+}
+
+/// A table without RLS, a materialized view or a foreign table of a schema
+/// the API does not expose, that the API roles may select: any view or
+/// function of an exposed schema that runs with the caller's rights reaches
+/// every row of it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HiddenRelation {
+    pub schema: String,
+    pub name: String,
+    /// `pg_class.relkind`: r, p, m or f.
+    pub kind: String,
+    pub readers: Vec<String>,
+    /// Exposed views the API roles may read that select from it.
+    pub views: Vec<String>,
+}
+
+impl HiddenRelation {
+    pub fn qualified(&self) -> String {
+        format!("{}.{}", self.schema, self.name)
+    }
 }
 
 /// A trigger whose function is SECURITY DEFINER, on an exposed relation the
@@ -170,6 +201,9 @@ pub struct CronJob {
     pub active: bool,
     /// The host pg_cron connects to (`localhost` by default).
     pub nodename: Option<String>,
+    /// The port it connects to, and the port this server listens on.
+    pub nodeport: Option<i32>,
+    pub server_port: Option<i32>,
     /// Cleanup functions (signatures) the job's user may EXECUTE.
     pub may_execute: Vec<String>,
 }
@@ -398,6 +432,9 @@ pub struct Catalog {
     /// Exposed views the API roles read that call a SECURITY DEFINER function
     /// of a schema the API does not expose.
     pub hidden_definers: Vec<HiddenDefiner>,
+    /// Tables without RLS, materialized views and foreign tables outside the
+    /// exposed schemas that the API roles may select.
+    pub hidden_relations: Vec<HiddenRelation>,
     /// SECURITY DEFINER triggers on exposed relations (not the seven) that API roles may write.
     pub definer_triggers: Vec<DefinerTrigger>,
     #[serde(skip)]
@@ -481,7 +518,10 @@ SELECT json_build_object(
   'api_roles', (SELECT coalesce(json_agg(json_build_object(
       'name', r.rolname, 'superuser', r.rolsuper, 'bypassrls', r.rolbypassrls, 'createrole', r.rolcreaterole,
       'createdb', r.rolcreatedb, 'replication', r.rolreplication,
-      'member_of', (SELECT coalesce(json_agg(pg_get_userbyid(m.roleid) ORDER BY 1), '[]') FROM pg_auth_members m WHERE m.member = r.oid)
+      'member_of', (SELECT coalesce(json_agg(pg_get_userbyid(m.roleid) ORDER BY 1), '[]') FROM pg_auth_members m WHERE m.member = r.oid),
+      'members', (SELECT coalesce(json_agg(json_build_object('name', x.rolname,
+                           'admin', x.rolsuper OR x.rolbypassrls OR x.rolcreaterole) ORDER BY x.rolname), '[]')
+                  FROM pg_auth_members m JOIN pg_roles x ON x.oid = m.member WHERE m.roleid = r.oid)
     ) ORDER BY r.rolname), '[]') FROM pg_roles r WHERE r.rolname IN ('anon', 'authenticated')),
   'default_acls', (SELECT coalesce(json_agg(json_build_object(
       'role', pg_get_userbyid(d.defaclrole),
@@ -644,16 +684,23 @@ policy_candidates AS MATERIALIZED (
 ),
 relation_candidates AS MATERIALIZED (
   SELECT c.oid, c.relname, c.relnamespace, c.relkind, c.relowner, c.relrowsecurity,
-         coalesce(c.reloptions && ARRAY['security_invoker=true', 'security_invoker=on', 'security_invoker=1', 'security_invoker=yes'], false) AS security_invoker
+         coalesce(c.reloptions && ARRAY['security_invoker=true', 'security_invoker=on', 'security_invoker=1', 'security_invoker=yes'], false) AS security_invoker,
+         coalesce(c.relnamespace, 0) = ANY ((SELECT oids FROM nsp)::oid[]) AS exposed
   FROM pg_catalog.pg_class c
   -- coalesce: not a qual an index could serve (a scan of the whole name index is slower;
   -- in pg_depend, only the index on the referenced object is narrow).
-  WHERE coalesce(c.relnamespace, 0) = ANY ((SELECT oids FROM nsp)::oid[]) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
-    AND (c.relkind IN ('m', 'f')
-         OR c.relowner = ANY ((SELECT oids FROM api)::oid[])
-         OR (c.relkind IN ('r', 'p') AND (NOT c.relrowsecurity OR c.oid NOT IN (SELECT polrelid FROM pg_catalog.pg_policy)))
-         OR (c.relkind = 'v' AND (NOT coalesce(c.reloptions && ARRAY['security_invoker=true', 'security_invoker=on', 'security_invoker=1', 'security_invoker=yes'], false)
-                                  OR c.oid = ANY ((SELECT array_agg(oid) FROM auth_readers)::oid[]))))
+  WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
+    AND ((coalesce(c.relnamespace, 0) = ANY ((SELECT oids FROM nsp)::oid[])
+          AND (c.relkind IN ('m', 'f')
+               OR c.relowner = ANY ((SELECT oids FROM api)::oid[])
+               OR (c.relkind IN ('r', 'p') AND (NOT c.relrowsecurity OR c.oid NOT IN (SELECT polrelid FROM pg_catalog.pg_policy)))
+               OR (c.relkind = 'v' AND (NOT coalesce(c.reloptions && ARRAY['security_invoker=true', 'security_invoker=on', 'security_invoker=1', 'security_invoker=yes'], false)
+                                        OR c.oid = ANY ((SELECT array_agg(oid) FROM auth_readers)::oid[])))))
+      -- The same classes one hop away: in a schema the API does not expose
+      -- (not the system's), what has no row level security of its own.
+      OR (NOT coalesce(c.relnamespace, 0) = ANY ((SELECT oids FROM nsp)::oid[])
+          AND c.relnamespace <> ALL (ARRAY['pg_catalog'::regnamespace, 'information_schema'::regnamespace, 'pg_toast'::regnamespace]::oid[])
+          AND (c.relkind IN ('m', 'f') OR (c.relkind IN ('r', 'p') AND NOT c.relrowsecurity))))
 )
 SELECT json_build_object(
   'relations', (SELECT coalesce(json_agg(json_build_object(
@@ -676,9 +723,34 @@ SELECT json_build_object(
     -- An extension's own objects are its (extension-in-public warns of it in
     -- public) — but not an object of public added to an extension that lives
     -- elsewhere (ALTER EXTENSION … ADD hides nothing).
-    WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e JOIN pg_catalog.pg_extension x ON x.oid = e.refobjid
+    WHERE c.exposed
+      AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e JOIN pg_catalog.pg_extension x ON x.oid = e.refobjid
                       WHERE e.classid = 'pg_catalog.pg_class'::regclass AND e.objid = c.oid AND e.deptype = 'e'
                         AND (c.relnamespace <> 'public'::regnamespace OR x.extnamespace = c.relnamespace) OFFSET 0)),
+  -- Tables without RLS, materialized views and foreign tables of the other
+  -- schemas that the API roles may select, with the exposed views they may
+  -- read that select from them (with the caller's rights: one hop away).
+  'hidden_relations', (SELECT coalesce(json_agg(json_build_object(
+      'schema', n.nspname, 'name', h.relname, 'kind', h.relkind, 'readers', to_json(rd.readers),
+      'views', (SELECT coalesce(json_agg(DISTINCT vn.nspname || '.' || v.relname), '[]')
+                FROM pg_catalog.pg_depend d
+                JOIN pg_catalog.pg_rewrite rw ON rw.oid = d.objid
+                JOIN pg_catalog.pg_class v ON v.oid = rw.ev_class
+                JOIN pg_catalog.pg_namespace vn ON vn.oid = v.relnamespace
+                WHERE d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = h.oid
+                  AND d.classid = 'pg_catalog.pg_rewrite'::regclass AND v.oid <> h.oid
+                  AND v.relnamespace = ANY ((SELECT oids FROM nsp)::oid[])
+                  AND EXISTS (SELECT 1 FROM api_roles a
+                              WHERE has_schema_privilege(a.oid, v.relnamespace, 'USAGE')
+                                AND has_any_column_privilege(a.oid, v.oid, 'SELECT')))
+    ) ORDER BY n.nspname, h.relname), '[]')
+    FROM relation_candidates h
+    JOIN pg_catalog.pg_namespace n ON n.oid = h.relnamespace
+    CROSS JOIN LATERAL (SELECT array_agg(a.rolname ORDER BY a.rolname) AS readers FROM api_roles a
+                        WHERE has_schema_privilege(a.oid, n.oid, 'USAGE') AND has_any_column_privilege(a.oid, h.oid, 'SELECT')) rd
+    WHERE NOT h.exposed AND rd.readers IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e
+                      WHERE e.classid = 'pg_catalog.pg_class'::regclass AND e.objid = h.oid AND e.deptype = 'e' OFFSET 0)),
   'policies', (SELECT coalesce(json_agg(json_build_object(
       'schema', n.nspname,
       'table', c.relname,
@@ -792,6 +864,7 @@ const CRON_SQL: &str = r#"
 SELECT coalesce(json_agg(json_build_object(
   'name', j.jobname, 'schedule', j.schedule, 'command', j.command, 'database', j.database,
   'username', j.username, 'active', j.active, 'nodename', j.nodename,
+  'nodeport', j.nodeport, 'server_port', pg_catalog.current_setting('port')::integer,
   'may_execute', (SELECT coalesce(json_agg(f), '[]') FROM unnest(ARRAY[{CLEANUP}]::text[]) f
                   WHERE pg_catalog.to_regprocedure('public.' || f) IS NOT NULL
                     AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = j.username)

@@ -348,6 +348,27 @@ pub fn cleanup_schedule(cat: &Catalog) -> Vec<CheckResult> {
             }) {
                 problems.push(format!("it connects to {host}, not this server"));
             }
+            if let (Some(port), Some(ours)) = (j.nodeport, j.server_port) {
+                if port != ours {
+                    problems.push(format!(
+                        "it connects to port {port}, not this server's {ours}"
+                    ));
+                }
+            }
+            // Only the cleanup of call-logs-schema.sql also deletes demos at
+            // 600 s of calls; schema.sql's deletes those past 7 days alone.
+            let full = cleanup
+                .iter()
+                .copied()
+                .find(|f| f.starts_with("cleanup_demo_users_with_call_limits("));
+            if let Some(full) = full.filter(|f| {
+                cat.public_functions().any(|p| p.signature == *f) && !called.contains(f)
+            }) {
+                problems.push(format!(
+                    "it calls only public.{}, which leaves demo users who reached 600 s of calls until their 7 days are over (public.{full} deletes both)",
+                    called.first().copied().unwrap_or_default()
+                ));
+            }
             if j.database.as_deref().is_some_and(|d| d != cat.database) {
                 problems.push(format!(
                     "the job runs in database {}, not this one",
@@ -626,6 +647,29 @@ pub const BREAKS: &[Break] = &[
          GRANT USAGE ON SCHEMA cron TO {admin}; GRANT SELECT ON cron.job TO {admin};
          INSERT INTO cron.job (schedule, command, nodename, database, username, active, jobname)
            VALUES ('17 3 1 * *', 'SELECT public.cleanup_demo_users_with_call_limits();', 'localhost', current_database(), 'service_role', true, 'demo-cleanup')",
+    ),
+    // Connects to a port this server does not listen on.
+    Break::fails(
+        CheckId::CleanupSchedule,
+        "cron.job.demo-cleanup",
+        "CREATE SCHEMA cron;
+         CREATE TABLE cron.job (jobid bigserial PRIMARY KEY, schedule text NOT NULL, command text NOT NULL,
+           nodename text, nodeport int, database text, username text, active boolean DEFAULT true, jobname text);
+         GRANT USAGE ON SCHEMA cron TO {admin}; GRANT SELECT ON cron.job TO {admin};
+         INSERT INTO cron.job (schedule, command, nodename, nodeport, database, username, active, jobname)
+           VALUES ('17 3 * * *', 'SELECT public.cleanup_demo_users_with_call_limits()', 'localhost',
+                   current_setting('port')::int + 1, current_database(), 'service_role', true, 'demo-cleanup')",
+    ),
+    // Calls only the 7-day cleanup of schema.sql: demos at 600 s stay.
+    Break::fails(
+        CheckId::CleanupSchedule,
+        "cron.job.demo-cleanup",
+        "CREATE SCHEMA cron;
+         CREATE TABLE cron.job (jobid bigserial PRIMARY KEY, schedule text NOT NULL, command text NOT NULL,
+           nodename text, nodeport int, database text, username text, active boolean DEFAULT true, jobname text);
+         GRANT USAGE ON SCHEMA cron TO {admin}; GRANT SELECT ON cron.job TO {admin};
+         INSERT INTO cron.job (schedule, command, nodename, database, username, active, jobname)
+           VALUES ('17 3 * * *', 'SELECT public.cleanup_expired_demos()', 'localhost', current_database(), 'service_role', true, 'demo-cleanup')",
     ),
     Break::fails(
         CheckId::AuthFunctions,

@@ -250,6 +250,12 @@ pub fn matview_exposed(cat: &Catalog) -> Vec<CheckResult> {
                 format!("REVOKE SELECT ON {} FROM anon, authenticated (or move it out of the exposed schemas)", r.qualified()),
             )
         })
+        .chain(one_hop(
+            cat,
+            &["m"],
+            CheckId::MatviewExposed,
+            "a materialized view (no row level security)",
+        ))
         .collect();
     or_pass(
         found,
@@ -272,6 +278,12 @@ pub fn foreign_table_exposed(cat: &Catalog) -> Vec<CheckResult> {
                 format!("REVOKE ALL ON {} FROM anon, authenticated (or move it out of the exposed schemas)", r.qualified()),
             )
         })
+        .chain(one_hop(
+            cat,
+            &["f"],
+            CheckId::ForeignTableExposed,
+            "a foreign table (no row level security)",
+        ))
         .collect();
     or_pass(
         found,
@@ -442,13 +454,51 @@ pub fn api_role_membership(cat: &Catalog) -> Vec<CheckResult> {
                 format!("REVOKE {} FROM {}", r.member_of.join(", "), r.name),
             )
         })
+        .chain(callers_in_disguise(cat))
         .collect();
     or_pass(
         found,
         CheckId::ApiRoleMembership,
         "anon, authenticated",
-        "the API roles are members of no other role",
+        "the API roles are members of no other role, and only administrators and PostgREST's authenticator are members of them",
     )
+}
+
+/// Roles that are members of `anon` or `authenticated` without being an
+/// administrator (superuser, BYPASSRLS, CREATEROLE), PostgREST's
+/// `authenticator`, `service_role` or the database owner: a request that
+/// runs as one (a JWT role PostgREST switches to, a login) has the users'
+/// rights, but the schema's triggers tell users from the backend by role
+/// name and take it for the backend -- limits, claims and provider ids
+/// unguarded.
+fn callers_in_disguise(cat: &Catalog) -> Vec<CheckResult> {
+    cat.api_roles
+        .iter()
+        .flat_map(|api| {
+            api.members
+                .iter()
+                .filter(|m| {
+                    !m.admin
+                        && !matches!(m.name.as_str(), "authenticator" | "service_role")
+                        && m.name != cat.database_owner
+                        && m.name != cat.session_role
+                        && !expect::REQUEST_ROLES.contains(&m.name.as_str())
+                })
+                .map(move |m| {
+                    CheckId::ApiRoleMembership.fail(
+                        format!("role {}", m.name),
+                        format!(
+                            "{} is a member of {}: requests running as it have the users' rights, but the schema's triggers take it for the backend and skip the limits and write protections",
+                            m.name, api.name
+                        ),
+                        format!(
+                            "REVOKE {} FROM {}; give requests the role {} itself",
+                            api.name, m.name, api.name
+                        ),
+                    )
+                })
+        })
+        .collect()
 }
 
 /// An object owned by an API role: the owner bypasses its RLS and may change or drop it.
@@ -599,6 +649,19 @@ pub const BREAKS: &[Break] = &[
         "CREATE VIEW public.all_calls AS SELECT id, user_id, caller_number, transcript FROM public.call_logs;
          GRANT SELECT ON public.all_calls TO authenticated",
     ),
+    // One hop away: a materialized view of everyone's calls in a schema the
+    // API does not expose, read through an invoker view that it does.
+    Break::fails(
+        CheckId::MatviewExposed,
+        "reporting.call_stats",
+        "CREATE SCHEMA reporting;
+         CREATE MATERIALIZED VIEW reporting.call_stats AS
+           SELECT user_id, caller_number, duration_seconds, transcript FROM public.call_logs;
+         GRANT USAGE ON SCHEMA reporting TO authenticated;
+         GRANT SELECT ON reporting.call_stats TO authenticated;
+         CREATE VIEW public.call_stats WITH (security_invoker = on) AS SELECT * FROM reporting.call_stats;
+         GRANT SELECT ON public.call_stats TO authenticated",
+    ),
     Break::fails(
         CheckId::MatviewExposed,
         "public.call_totals",
@@ -646,6 +709,13 @@ pub const BREAKS: &[Break] = &[
         "CREATE VIEW public.limits_admin AS SELECT user_id, max_assistants, plan_type FROM public.user_limits;
          GRANT UPDATE ON public.limits_admin TO authenticated",
     ),
+    // A JWT role of its own that inherits the users' rights.
+    Break::fails(
+        CheckId::ApiRoleMembership,
+        "role vmx_break_premium",
+        "CREATE ROLE vmx_break_premium NOLOGIN; GRANT authenticated TO vmx_break_premium",
+    )
+    .undo("DROP ROLE vmx_break_premium"),
     Break::fails(
         CheckId::ApiRoleOwns,
         "database {database}",

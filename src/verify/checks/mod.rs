@@ -397,6 +397,46 @@ fn or_pass(found: Vec<CheckResult>, id: CheckId, target: &str, detail: &str) -> 
     }
 }
 
+/// The relations of `kinds` one hop away (`Catalog::hidden_relations`): in a
+/// schema the API does not expose, without row level security of their own
+/// (`what` says which), selectable by the API roles. An exposed view that
+/// selects from one with the caller's rights hands every row to them: a
+/// failure naming the view; without one, any such view or function added
+/// later does: a warning.
+fn one_hop(cat: &Catalog, kinds: &[&str], id: CheckId, what: &str) -> Vec<CheckResult> {
+    cat.hidden_relations
+        .iter()
+        .filter(|h| kinds.contains(&h.kind.as_str()))
+        .map(|h| {
+            let remedy = format!(
+                "REVOKE SELECT ON {} FROM {}",
+                h.qualified(),
+                h.readers.join(", ")
+            );
+            if h.views.is_empty() {
+                id.warn(
+                    h.qualified(),
+                    format!(
+                        "{what} outside the exposed schemas that {} may select: any view or function of an exposed schema that runs with the caller's rights hands them every row",
+                        h.readers.join(" and ")
+                    ),
+                    remedy,
+                )
+            } else {
+                id.fail(
+                    h.qualified(),
+                    format!(
+                        "{what} outside the exposed schemas that {} may select, read by {} with the caller's rights: every row is theirs",
+                        h.readers.join(" and "),
+                        h.views.join(", ")
+                    ),
+                    remedy,
+                )
+            }
+        })
+        .collect()
+}
+
 /// Where a `pg_db_role_setting` entry applies, in words, and the SQL that removes it.
 fn setting_scope(
     role: Option<&str>,

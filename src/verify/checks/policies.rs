@@ -317,7 +317,13 @@ pub fn policy_owner_check(cat: &Catalog) -> Vec<CheckResult> {
                 // leaves users to this policy).
                 let writes = matches!(p.command.as_str(), "INSERT" | "UPDATE" | "ALL");
                 let check = p.with_check.as_deref().or(p.using.as_deref()).unwrap_or("");
-                if p.table == "phone_numbers" && writes && !normalize_expr(check).contains(OWN_ASSISTANT) {
+                // The rule must be a conjunct of its own, exactly: anything
+                // OR-ed inside it (`… OR assigned_assistant_id IS NOT NULL`)
+                // lets any assistant through.
+                let keeps_own = conjuncts(&check.to_lowercase())
+                    .iter()
+                    .any(|c| normalize_expr(c) == OWN_ASSISTANT);
+                if p.table == "phone_numbers" && writes && !keeps_own {
                     return Some(CheckId::PolicyOwnerCheck.fail(
                         policy_target(p),
                         format!(
@@ -523,6 +529,17 @@ pub const BREAKS: &[Break] = &[
         "DROP POLICY phone_numbers_insert_own ON public.phone_numbers;
          CREATE POLICY phone_numbers_insert_own ON public.phone_numbers FOR INSERT TO authenticated
            WITH CHECK (user_id = (select auth.uid()))",
+    ),
+    // The own-assistant rule kept in words, then OR-ed away inside its conjunct.
+    Break::fails(
+        CheckId::PolicyOwnerCheck,
+        "public.phone_numbers.phone_numbers_insert_own",
+        "DROP POLICY phone_numbers_insert_own ON public.phone_numbers;
+         CREATE POLICY phone_numbers_insert_own ON public.phone_numbers FOR INSERT TO authenticated
+           WITH CHECK (user_id = (select auth.uid()) AND (assigned_assistant_id IS NULL
+             OR EXISTS (SELECT 1 FROM public.assistants a
+                        WHERE a.id = phone_numbers.assigned_assistant_id AND a.user_id = (select auth.uid()))
+             OR assigned_assistant_id IS NOT NULL))",
     ),
     Break::fails(
         CheckId::PolicyAlwaysTrue,

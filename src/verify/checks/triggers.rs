@@ -183,26 +183,34 @@ pub fn trigger_unexpected(cat: &Catalog) -> Vec<CheckResult> {
         })
         .map(|t| {
             let level = if t.row_level() { "ROW" } else { "STATEMENT" };
-            let rewrites = if t.row_level() && t.timing() == "BEFORE" {
-                ": it can rewrite any value the schema's promises rely on"
+            // A BEFORE row trigger on one of the seven tables rewrites or
+            // drops the very rows the usage, limit and sign-up triggers
+            // judge (a zeroed duration, a raised limit): a failure. Others
+            // act beside the schema's writes: a warning.
+            let rewrites = t.row_level() && t.timing() == "BEFORE";
+            let what = format!(
+                "a trigger the schema does not make: {} {} FOR EACH {level} EXECUTE {}(){}",
+                t.timing(),
+                t.events().join(" OR "),
+                t.function,
+                if rewrites {
+                    ": it can rewrite or drop any row before the schema's triggers judge it"
+                } else {
+                    ""
+                }
+            );
+            let target = format!("{}.{}.{}", t.schema, t.table, t.name);
+            let remedy = format!(
+                "if it is not yours: DROP TRIGGER {} ON {}.{}",
+                ident(&t.name),
+                t.schema,
+                ident(&t.table)
+            );
+            if rewrites && t.schema == "public" {
+                CheckId::TriggerUnexpected.fail(target, what, remedy)
             } else {
-                ""
-            };
-            CheckId::TriggerUnexpected.warn(
-                format!("{}.{}.{}", t.schema, t.table, t.name),
-                format!(
-                    "a trigger the schema does not make: {} {} FOR EACH {level} EXECUTE {}(){rewrites}",
-                    t.timing(),
-                    t.events().join(" OR "),
-                    t.function
-                ),
-                format!(
-                    "if it is not yours: DROP TRIGGER {} ON {}.{}",
-                    ident(&t.name),
-                    t.schema,
-                    ident(&t.table)
-                ),
-            )
+                CheckId::TriggerUnexpected.warn(target, what, remedy)
+            }
         })
         .collect();
     or_pass(
@@ -311,7 +319,7 @@ pub const BREAKS: &[Break] = &[
         "ALTER SYSTEM SET session_replication_role = replica\n;;\nSELECT pg_reload_conf()",
     )
     .undo("ALTER SYSTEM RESET session_replication_role\n;;\nSELECT pg_reload_conf()"),
-    Break::warns(
+    Break::fails(
         CheckId::TriggerUnexpected,
         "public.user_limits.vmx_break_raise_limits",
         "CREATE FUNCTION public.vmx_break_raise_limits() RETURNS trigger LANGUAGE plpgsql SET search_path = ''
@@ -319,6 +327,16 @@ pub const BREAKS: &[Break] = &[
          REVOKE EXECUTE ON FUNCTION public.vmx_break_raise_limits() FROM PUBLIC;
          CREATE TRIGGER vmx_break_raise_limits BEFORE INSERT ON public.user_limits
            FOR EACH ROW EXECUTE FUNCTION public.vmx_break_raise_limits()",
+    ),
+    // Beside the schema's writes, not before them: a warning.
+    Break::warns(
+        CheckId::TriggerUnexpected,
+        "public.call_logs.vmx_break_notify",
+        "CREATE FUNCTION public.vmx_break_notify() RETURNS trigger LANGUAGE plpgsql SET search_path = ''
+           AS $$ BEGIN PERFORM pg_catalog.pg_notify('calls', 'changed'); RETURN NULL; END $$;
+         REVOKE EXECUTE ON FUNCTION public.vmx_break_notify() FROM PUBLIC;
+         CREATE TRIGGER vmx_break_notify AFTER INSERT ON public.call_logs
+           FOR EACH STATEMENT EXECUTE FUNCTION public.vmx_break_notify()",
     ),
     Break::warns(
         CheckId::TriggerUnexpected,
