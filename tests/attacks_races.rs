@@ -594,3 +594,88 @@ async fn a_deletion_rolled_back_mid_webhook_keeps_the_call_on_its_assistant() {
     let (used, data, ..) = counters_of(&mut su, m).await;
     assert_eq!((used, data), (250, 250));
 }
+
+/// Promises 4 and 14, the phone-number half: the user's request that resends
+/// their numbers' unchanged provider id holds the first number while it
+/// waits for the second, which the backend's verification job holds; the
+/// webhook completes a live call on the first. In 0.3.1 the call was recorded
+/// without its number. (Fails on `VMX_ATTACK_SQL_DIR=sql/releases/0.3.1`.)
+#[tokio::test]
+async fn a_request_holding_the_number_does_not_detach_a_completing_call() {
+    let db = attack_db();
+    let m = db.sign_up("mallory@example.com").await;
+    let mut ma = db.connect_as(Actor::User(m)).await;
+    let mut numbers = vec![];
+    for (n, line) in [("+15557100001", "one"), ("+15557100002", "two")] {
+        let id: Uuid = sqlx::query_scalar(
+            "INSERT INTO public.phone_numbers (user_id, phone_number, friendly_name)
+             VALUES ($1, $2, $3) RETURNING id",
+        )
+        .bind(m)
+        .bind(n)
+        .bind(line)
+        .fetch_one(&mut ma)
+        .await
+        .expect("number");
+        numbers.push(id);
+    }
+    let (first, second) = (numbers[0], numbers[1]);
+    let mut svc = db.connect_as(Actor::Service).await;
+    let upsert = |status: &'static str, duration: i32| {
+        format!(
+            "INSERT INTO public.call_logs (user_id, phone_number_id, vapi_call_id, status, duration_seconds)
+             VALUES ('{m}', '{first}', 'live', '{status}', {duration})
+             ON CONFLICT (vapi_call_id) DO UPDATE SET status = excluded.status,
+               phone_number_id = excluded.phone_number_id, duration_seconds = excluded.duration_seconds"
+        )
+    };
+    exec_ok(&mut svc, &upsert("in_progress", 0)).await;
+    exec_ok(
+        &mut svc,
+        "UPDATE public.call_logs SET phone_number_id = NULL WHERE vapi_call_id = 'live'",
+    )
+    .await;
+
+    let mut job = db.connect_as(Actor::Service).await;
+    let mut job_tx = job.begin().await.expect("begin");
+    exec_ok(
+        &mut job_tx,
+        &format!("UPDATE public.phone_numbers SET verified_at = now() WHERE id = '{second}'"),
+    )
+    .await;
+    let pid = backend_pid(&mut ma).await;
+    let patch = tokio::spawn(async move {
+        let r = exec(
+            &mut ma,
+            "UPDATE public.phone_numbers SET vapi_phone_id = NULL, friendly_name = friendly_name",
+        )
+        .await;
+        sqlstate(&r)
+    });
+    assert!(
+        waits_for_a_lock(&db, pid, Duration::from_secs(30), || patch.is_finished()).await,
+        "the request did not wait for the job"
+    );
+    let svc_pid = backend_pid(&mut svc).await;
+    let sql = upsert("completed", 60);
+    let hook = tokio::spawn(async move {
+        let r = exec(&mut svc, &sql).await;
+        sqlstate(&r)
+    });
+    // 0.3.1 does not wait: the call is recorded at once, without its number.
+    waits_for_a_lock(&db, svc_pid, Duration::from_secs(5), || hook.is_finished()).await;
+    job_tx.commit().await.expect("the job ends");
+    patch.await.expect("patch");
+    assert_eq!(hook.await.expect("hook"), None, "the webhook");
+
+    let mut su = db.superuser().await;
+    let on: Option<Uuid> = sqlx::query_scalar(
+        "SELECT phone_number_id FROM public.call_logs WHERE vapi_call_id = 'live'",
+    )
+    .fetch_one(&mut su)
+    .await
+    .expect("the call");
+    assert_eq!(on, Some(first), "the call keeps its number");
+    let (used, data, ..) = counters_of(&mut su, m).await;
+    assert_eq!((used, data), (60, 60));
+}
