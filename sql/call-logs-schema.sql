@@ -258,11 +258,18 @@ LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+  -- The user and assistant of the call's earlier event (same vapi_call_id).
+  v_user   uuid;
+  v_stored uuid;
 BEGIN
-  IF NEW.user_id IS NULL AND NEW.vapi_call_id IS NOT NULL THEN
-    SELECT c.user_id INTO NEW.user_id
+  IF (NEW.user_id IS NULL OR NEW.assistant_id IS NULL) AND NEW.vapi_call_id IS NOT NULL THEN
+    SELECT c.user_id, c.assistant_id INTO v_user, v_stored
     FROM public.call_logs c
     WHERE c.vapi_call_id = NEW.vapi_call_id;
+    IF NEW.user_id IS NULL THEN
+      NEW.user_id := v_user;
+    END IF;
   END IF;
   -- Lock order (promises 4, 10, 14): the call's assistant and number come
   -- before the call's own row. An upsert's proposed row passes here before
@@ -277,6 +284,9 @@ BEGIN
     IF NOT FOUND THEN
       NEW.assistant_id := NULL;
     END IF;
+  ELSIF v_stored IS NOT NULL THEN
+    -- An upsert that names no assistant keeps the stored one: the same lock.
+    PERFORM 1 FROM public.assistants a WHERE a.id = v_stored FOR KEY SHARE;
   END IF;
   IF NEW.phone_number_id IS NOT NULL THEN
     PERFORM 1 FROM public.phone_numbers p WHERE p.id = NEW.phone_number_id FOR KEY SHARE;

@@ -275,6 +275,36 @@ CREATE OR REPLACE TRIGGER set_updated_at
   FOR EACH ROW EXECUTE FUNCTION public.set_updated_at();
 
 -- ---------------------------------------------------------------------------
+-- call_analytics (promise 12 for the backend too): a row names only an
+-- assistant of its own user. The analytics job writes it as service_role; a
+-- stale or wrong assistant id would show one account's assistant to another
+-- and let that account's assistant deletion (ON DELETE CASCADE) take the
+-- other's analytics with it. Users cannot write it (no grant).
+-- ---------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION public.protect_call_analytics()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM public.assistants a
+                 WHERE a.id = NEW.assistant_id AND a.user_id = NEW.user_id) THEN
+    RAISE EXCEPTION 'assistant_id % is not an assistant of the row''s user', NEW.assistant_id
+      USING ERRCODE = '23503';
+  END IF;
+  RETURN NEW;
+END
+$$;
+REVOKE ALL ON FUNCTION public.protect_call_analytics() FROM PUBLIC, anon, authenticated, service_role;
+
+CREATE OR REPLACE TRIGGER protect_call_analytics
+  BEFORE INSERT OR UPDATE OF user_id, assistant_id ON public.call_analytics
+  FOR EACH ROW
+  WHEN (NEW.assistant_id IS NOT NULL)
+  EXECUTE FUNCTION public.protect_call_analytics();
+
+-- ---------------------------------------------------------------------------
 -- profiles.email (promise 13). Identical copy of schema.sql's (needed on an
 -- Option B database): NULL-able, not UNIQUE, follows auth.users.email.
 -- ---------------------------------------------------------------------------
@@ -349,11 +379,18 @@ LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+  -- The user and assistant of the call's earlier event (same vapi_call_id).
+  v_user   uuid;
+  v_stored uuid;
 BEGIN
-  IF NEW.user_id IS NULL AND NEW.vapi_call_id IS NOT NULL THEN
-    SELECT c.user_id INTO NEW.user_id
+  IF (NEW.user_id IS NULL OR NEW.assistant_id IS NULL) AND NEW.vapi_call_id IS NOT NULL THEN
+    SELECT c.user_id, c.assistant_id INTO v_user, v_stored
     FROM public.call_logs c
     WHERE c.vapi_call_id = NEW.vapi_call_id;
+    IF NEW.user_id IS NULL THEN
+      NEW.user_id := v_user;
+    END IF;
   END IF;
   -- Lock order (promises 4, 10, 14): the call's assistant and number come
   -- before the call's own row. An upsert's proposed row passes here before
@@ -368,6 +405,9 @@ BEGIN
     IF NOT FOUND THEN
       NEW.assistant_id := NULL;
     END IF;
+  ELSIF v_stored IS NOT NULL THEN
+    -- An upsert that names no assistant keeps the stored one: the same lock.
+    PERFORM 1 FROM public.assistants a WHERE a.id = v_stored FOR KEY SHARE;
   END IF;
   IF NEW.phone_number_id IS NOT NULL THEN
     PERFORM 1 FROM public.phone_numbers p WHERE p.id = NEW.phone_number_id FOR KEY SHARE;

@@ -153,18 +153,19 @@ pub const REVISIONS: &[Revision] = &[
     // 0.3.2: a completing webhook locks the call's assistant and number before
     // the call's own row, so that any lock on them (a deletion that is then
     // rolled back, a request that resends a unique column) is waited for
-    // instead of taken for a deletion; files 4 and 5 changed.
+    // instead of taken for a deletion; call_analytics rows name only their
+    // own user's assistant; files 4 and 5 changed.
     Revision {
         version: 4,
         name: "call-logs-schema.sql",
         release: "0.3.2",
-        checksum: "c4e161eb7815ccab9b96f8111d59daf5db0b03af443f73f6dfdd04b1cae6a10c",
+        checksum: "bd7b257bec225a4560da5e1fc3eb4c0c32306e0f1f5d38c3dace8402beca5711",
     },
     Revision {
         version: 5,
         name: "missing-tables-schema.sql",
         release: "0.3.2",
-        checksum: "15c3f4d15545cad813d47fd15cfbb250453a36f57970b0ca7d6b67242be0f6b4",
+        checksum: "bab8d7ae3c3bb052d4123fa48d569f6bf8e5382626896bbf11cfc31278e3f635",
     },
 ];
 

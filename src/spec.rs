@@ -427,6 +427,15 @@ pub const TRIGGERS: &[TriggerSpec] = &[
         &["UPDATE"],
         "set_updated_at",
     ),
+    // Since 0.3.2: an analytics row names only an assistant of its own user.
+    trig(
+        "public",
+        "call_analytics",
+        "protect_call_analytics",
+        "BEFORE",
+        &["INSERT", "UPDATE"],
+        "protect_call_analytics",
+    ),
 ];
 
 /// One foreign key: (table, column) → referenced table, ON DELETE action.
@@ -539,6 +548,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
     func("track_call_usage()", true, &[], false, false),
     func("track_call_usage_insert()", true, &[], false, false),
     func("sync_user_usage(uuid)", false, APP, true, false),
+    func("protect_call_analytics()", true, &[], false, false),
 ];
 
 /// The free plan's assistant limit and the SQLSTATE the limit raises.

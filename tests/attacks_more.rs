@@ -939,3 +939,64 @@ async fn profile_writes_are_limited_to_name_and_avatar() {
     .await;
     assert_eq!(sqlstate(&r), state(DENIED));
 }
+
+/// Promise 12 for the backend, analytics too: the analytics job (service_role)
+/// writes a row of Alice's naming Bob's assistant. In 0.3.1 it was accepted:
+/// Alice read Bob's assistant id, and Bob's deletion of his assistant took
+/// Alice's analytics with it (ON DELETE CASCADE). A row names only an
+/// assistant of its own user. (Fails on `VMX_ATTACK_SQL_DIR=sql/releases/0.3.1`.)
+#[tokio::test]
+async fn analytics_name_only_their_own_users_assistant() {
+    let db = attack_db();
+    let a = db.sign_up("alice@example.com").await;
+    let b = db.sign_up("bob@example.com").await;
+    let mut assistants = vec![];
+    for user in [a, b] {
+        let mut conn = db.connect_as(Actor::User(user)).await;
+        let id: Uuid = sqlx::query_scalar(
+            "INSERT INTO public.assistants (user_id, name) VALUES ($1, 'bot') RETURNING id",
+        )
+        .bind(user)
+        .fetch_one(&mut conn)
+        .await
+        .expect("assistant");
+        assistants.push(id);
+    }
+    let (alices, bobs) = (assistants[0], assistants[1]);
+    let mut svc = db.connect_as(Actor::Service).await;
+    let row = |assistant: Uuid| {
+        format!(
+            "INSERT INTO public.call_analytics (user_id, assistant_id, period_start, period_end, total_calls, total_duration_seconds)
+             VALUES ('{a}', '{assistant}', now() - interval '1 day', now(), 5, 300)"
+        )
+    };
+    let r = exec(&mut svc, &row(bobs)).await;
+    assert_eq!(
+        sqlstate(&r),
+        state(Some("23503")),
+        "Bob's assistant on Alice's row"
+    );
+    exec_ok(&mut svc, &row(alices)).await;
+    let r = exec(
+        &mut svc,
+        &format!("UPDATE public.call_analytics SET assistant_id = '{bobs}' WHERE user_id = '{a}'"),
+    )
+    .await;
+    assert_eq!(
+        sqlstate(&r),
+        state(Some("23503")),
+        "moved onto Bob's assistant"
+    );
+    // Bob's deletion leaves Alice's analytics alone.
+    let mut bo = db.connect_as(Actor::User(b)).await;
+    exec_ok(&mut bo, "DELETE FROM public.assistants").await;
+    let mut su = db.superuser().await;
+    assert_eq!(
+        int(
+            &mut su,
+            &format!("SELECT count(*) FROM public.call_analytics WHERE user_id = '{a}'")
+        )
+        .await,
+        1
+    );
+}

@@ -68,6 +68,10 @@ pub struct Guards {
     pub schema_create: Vec<SchemaCreate>,
     pub loose_constraints: Vec<LooseConstraint>,
     pub auth_functions: Vec<AuthFunction>,
+    /// Functions named `uid`, `role` or `jwt` in schema `auth` that take
+    /// arguments (`auth.uid(integer)`): a call with defaulted arguments
+    /// prints exactly like the real one.
+    pub auth_overloads: Vec<String>,
     pub function_bodies: Vec<FunctionBody>,
     /// API roles (anon, authenticated) that can log in.
     pub api_logins: Vec<String>,
@@ -126,6 +130,10 @@ SELECT json_build_object(
       ORDER BY f.sig)
     FROM (VALUES ('uid()'), ('role()'), ('jwt()')) AS f(sig)
     LEFT JOIN pg_catalog.pg_proc p ON p.oid = pg_catalog.to_regprocedure('auth.' || f.sig)),
+  'auth_overloads', (SELECT coalesce(json_agg(p.oid::regprocedure::text ORDER BY 1), '[]')
+    FROM pg_catalog.pg_proc p
+    WHERE p.pronamespace = coalesce(pg_catalog.to_regnamespace('auth')::oid, 0)
+      AND p.proname IN ('uid', 'role', 'jwt') AND p.pronargs > 0),
   'function_bodies', (SELECT coalesce(json_agg(json_build_object(
       'signature', p.proname || '(' || pg_catalog.oidvectortypes(p.proargtypes) || ')',
       'sha256', pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(

@@ -412,6 +412,74 @@ pub fn cleanup_schedule(cat: &Catalog) -> Vec<CheckResult> {
         .collect()
 }
 
+/// The functions `source` (an auth function's SQL body) calls besides the
+/// ones Supabase's own definitions use (`coalesce`, `nullif`,
+/// `current_setting`, `auth.jwt()`); string literals and casts are skipped.
+fn foreign_calls(source: &str) -> Vec<String> {
+    const ALLOWED: &[&str] = &[
+        "coalesce",
+        "nullif",
+        "current_setting",
+        "pg_catalog.current_setting",
+        "jwt",
+        "auth.jwt",
+    ];
+    const KEYWORDS: &[&str] = &[
+        "select", "and", "or", "not", "in", "exists", "when", "then", "else", "case", "as", "from",
+        "where", "return", "returns", "begin", "atomic", "values", "is", "null",
+    ];
+    // String literals out: their text is data, not calls.
+    let mut text = String::new();
+    let mut in_quote = false;
+    for c in source.to_lowercase().chars() {
+        if c == '\'' {
+            in_quote = !in_quote;
+            text.push(' ');
+        } else if !in_quote {
+            text.push(c);
+        }
+    }
+    let word = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '"' | '$');
+    let chars: Vec<char> = text.chars().collect();
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if !word(chars[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < chars.len() && word(chars[i]) {
+            i += 1;
+        }
+        let token: String = chars[start..i].iter().collect::<String>().replace('"', "");
+        let mut j = i;
+        while j < chars.len() && chars[j].is_whitespace() {
+            j += 1;
+        }
+        let cast = chars[..start]
+            .iter()
+            .rev()
+            .find(|c| !c.is_whitespace())
+            .is_some_and(|&c| c == ':');
+        let numeric = token
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_digit() || c == '.');
+        if j < chars.len()
+            && chars[j] == '('
+            && !cast
+            && !numeric
+            && !ALLOWED.contains(&token.as_str())
+            && !KEYWORDS.contains(&token.as_str())
+            && !found.contains(&token)
+        {
+            found.push(token);
+        }
+    }
+    found
+}
+
 /// `auth.uid()`, `auth.role()` and `auth.jwt()`: every policy tells users
 /// apart through them, so each must read the request's JWT claims
 /// (`request.jwt.claims`, as PostgREST sets them; `uid()` the `sub` claim,
@@ -477,6 +545,20 @@ pub fn auth_functions(cat: &Catalog) -> Vec<CheckResult> {
                     restore,
                 );
             }
+            // It reads the claims itself: a call of another function (one
+            // that reads a header, a table, whatever) is an identity the
+            // text above cannot vouch for.
+            let calls = foreign_calls(source);
+            if !calls.is_empty() {
+                return CheckId::AuthFunctions.fail(
+                    target,
+                    format!(
+                        "calls {}: what it returns is no longer only the request's JWT claims",
+                        calls.join(", ")
+                    ),
+                    restore,
+                );
+            }
             if f.signature == "uid()" && !f.authenticated_may {
                 return CheckId::AuthFunctions.fail(
                     target,
@@ -492,6 +574,16 @@ pub fn auth_functions(cat: &Catalog) -> Vec<CheckResult> {
                 },
             )
         })
+        .chain(cat.guards.auth_overloads.iter().map(|sig| {
+            CheckId::AuthFunctions.fail(
+                sig.clone(),
+                format!(
+                    "an overload of the function the policies call: a policy calling {sig} with its defaults prints exactly as the real one, and every `auth.{}` call becomes ambiguous",
+                    sig.split('(').next().unwrap_or(sig).trim_start_matches("auth.").to_string() + "()"
+                ),
+                format!("DROP FUNCTION {sig}"),
+            )
+        }))
         .collect()
 }
 
@@ -696,6 +788,24 @@ pub const BREAKS: &[Break] = &[
            AS $$ SELECT coalesce(nullif(current_setting('request.headers', true), '')::jsonb ->> 'x-impersonate',
                                  nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub')::uuid $$",
     ),
+    // Reads the JWT, and before it a helper that reads a header the client sends.
+    Break::fails(
+        CheckId::AuthFunctions,
+        "auth.uid()",
+        "CREATE FUNCTION auth.request_header(h text) RETURNS text LANGUAGE sql STABLE SET search_path = ''
+           AS $$ SELECT nullif(pg_catalog.current_setting('request.headers', true), '')::jsonb ->> h $$;
+         CREATE OR REPLACE FUNCTION auth.uid() RETURNS uuid LANGUAGE sql STABLE
+           AS $$ SELECT coalesce(auth.request_header('x-act-as'),
+                   nullif(nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub', ''))::uuid $$",
+    ),
+    // An overload a policy can call as `auth.uid()` (its default argument is not printed).
+    Break::fails(
+        CheckId::AuthFunctions,
+        "auth.uid(integer)",
+        "CREATE FUNCTION auth.uid(k integer DEFAULT 0) RETURNS uuid LANGUAGE sql STABLE SET search_path = ''
+           AS $$ SELECT (pg_catalog.current_setting('request.jwt.claims', true)::jsonb -> 'user_metadata' ->> 'act_as')::uuid $$",
+    )
+    .also(&[CheckId::ProbeRun]),
     // Reads the JWT and the claim's name, but from what the user writes.
     Break::fails(
         CheckId::AuthFunctions,
@@ -715,6 +825,27 @@ pub const BREAKS: &[Break] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn auth_functions_may_call_only_what_supabase_uses() {
+        let compat = "SELECT coalesce(
+            nullif(nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub', ''),
+            nullif(pg_catalog.current_setting('request.jwt.claim.sub', true), ''))::uuid";
+        assert!(foreign_calls(compat).is_empty());
+        assert!(foreign_calls(
+            "select nullif(current_setting('request.jwt.claim.sub', true), '')::uuid"
+        )
+        .is_empty());
+        assert!(foreign_calls("select (auth.jwt() ->> 'sub')::varchar(36)::uuid").is_empty());
+        assert_eq!(
+            foreign_calls("select coalesce(auth.request_header('x'), current_setting('a'))::uuid"),
+            vec!["auth.request_header".to_string()]
+        );
+        assert_eq!(
+            foreign_calls("select \"lookup\" ('f(x)')"),
+            vec!["lookup".to_string()]
+        );
+    }
 
     #[test]
     fn a_plain_call_is_one_select_of_the_function() {
