@@ -241,11 +241,12 @@ pub fn check_constraint(cat: &Catalog) -> Vec<CheckResult> {
         .collect()
 }
 
-/// CHECK constraints on the seven tables that the files do not make (those
-/// on a column of `spec::VALUE_CHECKS` are judged above, the phone number's
-/// format is the files'): the schema's own writes -- sign-up, usage
-/// counters, webhooks, cascades -- fail on them, and a trigger that swallows
-/// the error (sign-up) leaves the account without its rows.
+/// CHECK constraints on the seven tables that the files do not make (the
+/// files' are one column each: a value check with exactly its values, the
+/// phone number's format): the schema's own writes -- sign-up, usage
+/// counters, webhooks, cascades -- fail on them, a trigger that swallows the
+/// error (sign-up) leaves the account without its rows, and one on a
+/// value-checked column can forbid a value the schema writes.
 fn unexpected_checks(cat: &Catalog) -> Vec<CheckResult> {
     cat.tables
         .iter()
@@ -255,12 +256,20 @@ fn unexpected_checks(cat: &Catalog) -> Vec<CheckResult> {
                 .iter()
                 .filter(|k| k.kind == "c")
                 .filter(|k| {
-                    !k.columns.iter().any(|c| {
-                        expect::VALUE_CHECKS
-                            .iter()
-                            .any(|(table, column, _)| *table == t.name && column == c)
-                            || (t.name == "phone_numbers" && c == "phone_number")
-                    })
+                    // The files' own: one column, and for a value check
+                    // exactly its values (another constraint on the same
+                    // column can still forbid one of them).
+                    let [column] = k.columns.as_slice() else {
+                        return true;
+                    };
+                    let values_check = expect::VALUE_CHECKS.iter().any(|(table, c, values)| {
+                        *table == t.name
+                            && c == column
+                            && allowed_values(&k.definition, column)
+                                == Some(values.iter().map(|v| v.to_string()).collect())
+                    });
+                    let phone_format = t.name == "phone_numbers" && column == "phone_number";
+                    !(values_check || phone_format)
                 })
                 .map(|k| {
                     CheckId::CheckConstraint.fail(
@@ -593,6 +602,13 @@ pub const BREAKS: &[Break] = &[
         "public.user_limits.user_limits_within_plan",
         "ALTER TABLE public.user_limits ADD CONSTRAINT user_limits_within_plan
            CHECK (used_call_time_seconds <= max_call_time_seconds)",
+    ),
+    // Beside the exact status check, one of its own on the same column
+    // that refuses the completion: every completed call is lost.
+    Break::fails(
+        CheckId::CheckConstraint,
+        "public.call_logs.call_logs_no_completed",
+        "ALTER TABLE public.call_logs ADD CONSTRAINT call_logs_no_completed CHECK (status <> 'completed')",
     ),
     // The right values, the wrong logic: any non-empty provider passes.
     Break::fails(
