@@ -139,6 +139,18 @@ pub struct HiddenRelation {
     pub readers: Vec<String>,
     /// Exposed views the API roles may read that select from it.
     pub views: Vec<String>,
+    /// Exposed functions whose body names it.
+    pub functions: Vec<String>,
+}
+
+/// A SECURITY DEFINER function of a schema the API does not expose that the
+/// API roles may execute, with the exposed functions whose body names it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HiddenFunction {
+    /// `schema.name(args)`.
+    pub function: String,
+    pub callers: Vec<String>,
+    pub used_by: Vec<String>,
 }
 
 impl HiddenRelation {
@@ -435,6 +447,8 @@ pub struct Catalog {
     /// Tables without RLS, materialized views and foreign tables outside the
     /// exposed schemas that the API roles may select.
     pub hidden_relations: Vec<HiddenRelation>,
+    /// SECURITY DEFINER functions outside the exposed schemas that the API roles may execute.
+    pub hidden_functions: Vec<HiddenFunction>,
     /// SECURITY DEFINER triggers on exposed relations (not the seven) that API roles may write.
     pub definer_triggers: Vec<DefinerTrigger>,
     #[serde(skip)]
@@ -698,9 +712,16 @@ relation_candidates AS MATERIALIZED (
                                         OR c.oid = ANY ((SELECT array_agg(oid) FROM auth_readers)::oid[])))))
       -- The same classes one hop away: in a schema the API does not expose
       -- (not the system's), what has no row level security of its own.
+      -- (views: those that run with their owner's rights, or rewrite a write
+      -- with a rule, which acts with the owner's rights too).
       OR (NOT coalesce(c.relnamespace, 0) = ANY ((SELECT oids FROM nsp)::oid[])
           AND c.relnamespace <> ALL (ARRAY['pg_catalog'::regnamespace, 'information_schema'::regnamespace, 'pg_toast'::regnamespace]::oid[])
-          AND (c.relkind IN ('m', 'f') OR (c.relkind IN ('r', 'p') AND NOT c.relrowsecurity))))
+          AND c.oid <> coalesce(to_regclass('auth.users')::oid, 0)  -- auth-users-exposed's
+          AND (c.relkind IN ('m', 'f') OR (c.relkind IN ('r', 'p') AND NOT c.relrowsecurity)
+               OR (c.relkind = 'v'
+                   AND (NOT coalesce(c.reloptions && ARRAY['security_invoker=true', 'security_invoker=on', 'security_invoker=1', 'security_invoker=yes'], false)
+                        OR EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite rw
+                                   WHERE rw.ev_class = c.oid AND rw.rulename <> '_RETURN'))))))
 )
 SELECT json_build_object(
   'relations', (SELECT coalesce(json_agg(json_build_object(
@@ -743,11 +764,20 @@ SELECT json_build_object(
                   AND EXISTS (SELECT 1 FROM api_roles a
                               WHERE has_schema_privilege(a.oid, v.relnamespace, 'USAGE')
                                 AND has_any_column_privilege(a.oid, v.oid, 'SELECT')))
+      -- Exposed invoker functions the API roles may call whose body names it
+      -- (bodies record no dependencies).
+      , 'functions', (SELECT coalesce(json_agg(e.oid::regprocedure::text ORDER BY e.oid::regprocedure::text), '[]')
+                      FROM pg_catalog.pg_proc e
+                      WHERE e.pronamespace = ANY ((SELECT oids FROM nsp)::oid[]) AND NOT e.prosecdef
+                        AND strpos(lower(e.prosrc), lower(n.nspname || '.' || h.relname)) > 0
+                        AND EXISTS (SELECT 1 FROM api_roles a WHERE has_function_privilege(a.oid, e.oid, 'EXECUTE')))
     ) ORDER BY n.nspname, h.relname), '[]')
     FROM relation_candidates h
     JOIN pg_catalog.pg_namespace n ON n.oid = h.relnamespace
     CROSS JOIN LATERAL (SELECT array_agg(a.rolname ORDER BY a.rolname) AS readers FROM api_roles a
-                        WHERE has_schema_privilege(a.oid, n.oid, 'USAGE') AND has_any_column_privilege(a.oid, h.oid, 'SELECT')) rd
+                        WHERE has_schema_privilege(a.oid, n.oid, 'USAGE')
+                          AND (has_any_column_privilege(a.oid, h.oid, 'SELECT, INSERT, UPDATE')
+                               OR has_table_privilege(a.oid, h.oid, 'DELETE'))) rd
     WHERE NOT h.exposed AND rd.readers IS NOT NULL
       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e
                       WHERE e.classid = 'pg_catalog.pg_class'::regclass AND e.objid = h.oid AND e.deptype = 'e' OFFSET 0)),
@@ -839,6 +869,23 @@ SELECT json_build_object('functions', (SELECT coalesce(json_agg(json_build_objec
   -- a schema the API does not expose: the view is invoker, the function is
   -- not, and its rows are its owner's (found from the definer functions, few,
   -- through the dependency index).
+  'hidden_functions', (SELECT coalesce(json_agg(json_build_object(
+      'function', f.oid::regprocedure::text, 'callers', to_json(cl.callers),
+      'used_by', (SELECT coalesce(json_agg(e.oid::regprocedure::text ORDER BY e.oid::regprocedure::text), '[]')
+                  FROM pg_catalog.pg_proc e
+                  WHERE e.pronamespace = ANY ((SELECT oids FROM nsp)::oid[]) AND NOT e.prosecdef
+                    AND strpos(lower(e.prosrc), lower(fn.nspname || '.' || f.proname)) > 0
+                    AND EXISTS (SELECT 1 FROM api_roles a WHERE has_function_privilege(a.oid, e.oid, 'EXECUTE')))
+    ) ORDER BY f.oid::regprocedure::text), '[]')
+    FROM proc_scan k
+    CROSS JOIN LATERAL (SELECT f.* FROM pg_catalog.pg_proc f WHERE f.oid = k.oid OFFSET 0) f
+    JOIN pg_catalog.pg_namespace fn ON fn.oid = f.pronamespace
+    CROSS JOIN LATERAL (SELECT array_agg(a.rolname ORDER BY a.rolname) AS callers FROM api_roles a
+                        WHERE has_schema_privilege(a.oid, fn.oid, 'USAGE')
+                          AND has_function_privilege(a.oid, f.oid, 'EXECUTE')) cl
+    WHERE NOT k.exposed AND f.prorettype <> 'pg_catalog.trigger'::regtype AND cl.callers IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e
+                      WHERE e.classid = 'pg_catalog.pg_proc'::regclass AND e.objid = f.oid AND e.deptype = 'e' OFFSET 0)),
   'hidden_definers', (SELECT coalesce(json_agg(json_build_object(
       'view', vn.nspname || '.' || v.relname, 'function', f.oid::regprocedure::text,
       'readers', rd.readers) ORDER BY vn.nspname, v.relname, f.oid::regprocedure::text), '[]')

@@ -242,6 +242,33 @@ pub fn definer_executable(cat: &Catalog) -> Vec<CheckResult> {
                 ),
             )
         }))
+        .chain(cat.hidden_functions.iter().map(|h| {
+            let remedy = format!(
+                "REVOKE EXECUTE ON FUNCTION {} FROM PUBLIC, {}",
+                h.function,
+                h.callers.join(", ")
+            );
+            if h.used_by.is_empty() {
+                CheckId::DefinerExecutable.warn(
+                    h.function.clone(),
+                    format!(
+                        "SECURITY DEFINER function outside the exposed schemas that {} may execute: any function or view of an exposed schema that runs with the caller's rights hands them its owner's rights",
+                        h.callers.join(" and ")
+                    ),
+                    remedy,
+                )
+            } else {
+                CheckId::DefinerExecutable.fail(
+                    h.function.clone(),
+                    format!(
+                        "SECURITY DEFINER function outside the exposed schemas that {} may execute, called by {}: the API hands them its owner's rights",
+                        h.callers.join(" and "),
+                        h.used_by.join(", ")
+                    ),
+                    remedy,
+                )
+            }
+        }))
         .collect();
     or_pass(
         found,
@@ -683,6 +710,22 @@ pub const BREAKS: &[Break] = &[
          REVOKE ALL ON FUNCTION public.my_plan_update() FROM PUBLIC;
          CREATE TRIGGER my_plan_update INSTEAD OF UPDATE ON public.my_plan
            FOR EACH ROW EXECUTE FUNCTION public.my_plan_update()",
+    ),
+    // One hop away: a definer function of a hidden schema, called by an
+    // invoker function of public that the users may call.
+    Break::fails(
+        CheckId::DefinerExecutable,
+        "private.all_emails()",
+        "CREATE SCHEMA private;
+         CREATE FUNCTION private.all_emails() RETURNS TABLE(id uuid, email text) LANGUAGE sql STABLE SECURITY DEFINER
+           SET search_path = pg_catalog, pg_temp AS $$ SELECT u.id, u.email::text FROM auth.users u $$;
+         GRANT USAGE ON SCHEMA private TO authenticated;
+         REVOKE ALL ON FUNCTION private.all_emails() FROM PUBLIC;
+         GRANT EXECUTE ON FUNCTION private.all_emails() TO authenticated;
+         CREATE FUNCTION public.member_directory() RETURNS TABLE(id uuid, email text) LANGUAGE sql STABLE SECURITY INVOKER
+           SET search_path = pg_catalog, pg_temp AS $$ SELECT * FROM private.all_emails() $$;
+         REVOKE ALL ON FUNCTION public.member_directory() FROM PUBLIC;
+         GRANT EXECUTE ON FUNCTION public.member_directory() TO authenticated",
     ),
     // A procedure: CALLed by any invoker function the API reaches.
     Break::fails(

@@ -231,6 +231,12 @@ pub fn view_security_definer(cat: &Catalog) -> Vec<CheckResult> {
                 ),
             )
         }))
+        .chain(one_hop(
+            cat,
+            &["v"],
+            CheckId::ViewSecurityDefiner,
+            "a view that runs (or rewrites writes) with its owner's rights",
+        ))
         .collect();
     or_pass(
         found,
@@ -648,6 +654,36 @@ pub const BREAKS: &[Break] = &[
         "public.all_calls",
         "CREATE VIEW public.all_calls AS SELECT id, user_id, caller_number, transcript FROM public.call_logs;
          GRANT SELECT ON public.all_calls TO authenticated",
+    ),
+    // One hop away: an owner-rights view of a hidden schema, read by an
+    // invoker function of public.
+    Break::fails(
+        CheckId::ViewSecurityDefiner,
+        "private.user_directory",
+        "CREATE SCHEMA private;
+         CREATE VIEW private.user_directory AS SELECT u.id, u.email::text AS email FROM auth.users u;
+         GRANT USAGE ON SCHEMA private TO authenticated;
+         GRANT SELECT ON private.user_directory TO authenticated;
+         CREATE FUNCTION public.member_directory() RETURNS TABLE(id uuid, email text) LANGUAGE sql STABLE SECURITY INVOKER
+           SET search_path = pg_catalog, pg_temp AS $$ SELECT * FROM private.user_directory $$;
+         REVOKE ALL ON FUNCTION public.member_directory() FROM PUBLIC;
+         GRANT EXECUTE ON FUNCTION public.member_directory() TO authenticated",
+    ),
+    // One hop away: an invoker view of a hidden schema whose rule rewrites
+    // the users' updates as its owner, written through an invoker view of public.
+    Break::fails(
+        CheckId::ViewSecurityDefiner,
+        "private.plan_rw",
+        "CREATE SCHEMA private;
+         CREATE VIEW private.plan_rw WITH (security_invoker = true) AS
+           SELECT user_id, plan_type, max_assistants FROM public.user_limits;
+         CREATE RULE plan_rw_update AS ON UPDATE TO private.plan_rw DO INSTEAD
+           UPDATE public.user_limits SET plan_type = NEW.plan_type, max_assistants = NEW.max_assistants
+           WHERE user_id = OLD.user_id;
+         GRANT USAGE ON SCHEMA private TO authenticated;
+         GRANT SELECT, UPDATE ON private.plan_rw TO authenticated;
+         CREATE VIEW public.my_plan WITH (security_invoker = true) AS SELECT * FROM private.plan_rw;
+         GRANT SELECT, UPDATE ON public.my_plan TO authenticated",
     ),
     // One hop away: a materialized view of everyone's calls in a schema the
     // API does not expose, read through an invoker view that it does.

@@ -399,25 +399,31 @@ fn or_pass(found: Vec<CheckResult>, id: CheckId, target: &str, detail: &str) -> 
 
 /// The relations of `kinds` one hop away (`Catalog::hidden_relations`): in a
 /// schema the API does not expose, without row level security of their own
-/// (`what` says which), selectable by the API roles. An exposed view that
-/// selects from one with the caller's rights hands every row to them: a
-/// failure naming the view; without one, any such view or function added
-/// later does: a warning.
+/// (`what` says which), that the API roles may use. An exposed view that
+/// reads one, or an exposed function whose body names it, hands every row to
+/// them with the caller's rights: a failure naming it; without one, any
+/// such view or function added later does: a warning.
 fn one_hop(cat: &Catalog, kinds: &[&str], id: CheckId, what: &str) -> Vec<CheckResult> {
     cat.hidden_relations
         .iter()
         .filter(|h| kinds.contains(&h.kind.as_str()))
         .map(|h| {
             let remedy = format!(
-                "REVOKE SELECT ON {} FROM {}",
+                "REVOKE ALL ON {} FROM {}",
                 h.qualified(),
                 h.readers.join(", ")
             );
-            if h.views.is_empty() {
+            let through: Vec<&str> = h
+                .views
+                .iter()
+                .chain(&h.functions)
+                .map(String::as_str)
+                .collect();
+            if through.is_empty() {
                 id.warn(
                     h.qualified(),
                     format!(
-                        "{what} outside the exposed schemas that {} may select: any view or function of an exposed schema that runs with the caller's rights hands them every row",
+                        "{what} outside the exposed schemas that {} may use: any view or function of an exposed schema that runs with the caller's rights hands them every row",
                         h.readers.join(" and ")
                     ),
                     remedy,
@@ -426,9 +432,9 @@ fn one_hop(cat: &Catalog, kinds: &[&str], id: CheckId, what: &str) -> Vec<CheckR
                 id.fail(
                     h.qualified(),
                     format!(
-                        "{what} outside the exposed schemas that {} may select, read by {} with the caller's rights: every row is theirs",
+                        "{what} outside the exposed schemas that {} may use, reached by {} with the caller's rights: every row is theirs",
                         h.readers.join(" and "),
-                        h.views.join(", ")
+                        through.join(", ")
                     ),
                     remedy,
                 )
