@@ -554,7 +554,8 @@ SELECT json_build_object(
       'setting', c)), '[]')
     FROM pg_db_role_setting s CROSS JOIN LATERAL unnest(s.setconfig) c
     WHERE s.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname = current_database()))
-      AND (c ILIKE 'session\_replication\_role=%' OR c ILIKE 'row\_security=%' OR c ILIKE 'pgrst.db\_anon\_role=%' OR c ILIKE 'pgrst.db\_pre\_request=%')),
+      AND (c ILIKE 'session\_replication\_role=%' OR c ILIKE 'row\_security=%' OR c ILIKE 'pgrst.db\_anon\_role=%' OR c ILIKE 'pgrst.db\_pre\_request=%'
+           OR c ILIKE 'default\_transaction\_read\_only=%' OR c ILIKE 'statement\_timeout=%')),
   -- What this session runs with (pg_settings would cost a cold backend 2 ms):
   -- a value no database or role setting explains comes from the server.
   'session_role', current_user,

@@ -507,6 +507,76 @@ fn callers_in_disguise(cat: &Catalog) -> Vec<CheckResult> {
         .collect()
 }
 
+/// Database or role settings that make the requests' own writes fail, for
+/// the roles the API runs them as (`anon`, `authenticated`, `service_role`,
+/// PostgREST's `authenticator`) or for every role: PostgREST applies a role's
+/// settings to each request it runs as that role. Read-only transactions
+/// refuse every write (sign-ups' rows, the webhook's calls: lost); a
+/// `statement_timeout` under a second cancels the webhook's completion and
+/// the cleanup (a warning: the value is a judgement).
+pub fn setting_blocks_writes(cat: &Catalog) -> Vec<CheckResult> {
+    const ROLES: &[&str] = &["anon", "authenticated", "service_role", "authenticator"];
+    let found = cat
+        .role_settings
+        .iter()
+        .filter(|s| s.role.as_deref().is_none_or(|r| ROLES.contains(&r)))
+        .filter_map(|s| {
+            let (name, value) = split_setting(&s.setting);
+            let name = name.to_lowercase();
+            let (scope, remedy) =
+                setting_scope(s.role.as_deref(), s.this_database, &cat.database, &name);
+            let target = match &s.role {
+                Some(r) => format!("role {r}"),
+                None => "database".to_string(),
+            };
+            if name == "default_transaction_read_only"
+                && matches!(value.to_lowercase().as_str(), "on" | "true" | "1" | "yes")
+            {
+                return Some(CheckId::SettingBlocksWrites.fail(
+                    target,
+                    format!("default_transaction_read_only = {value} is set for {scope}: every write of those requests fails (sign-ups' rows, the webhook's calls, the cleanup)"),
+                    remedy,
+                ));
+            }
+            let ms = (name == "statement_timeout")
+                .then(|| timeout_ms(&value))
+                .flatten()?;
+            (ms > 0.0 && ms < 1000.0).then(|| {
+                CheckId::SettingBlocksWrites.warn(
+                    target,
+                    format!("statement_timeout = {value} is set for {scope}: the webhook's completion and the cleanup are cancelled past it, and the call or the deletion is lost"),
+                    remedy,
+                )
+            })
+        })
+        .collect();
+    or_pass(
+        found,
+        CheckId::SettingBlocksWrites,
+        "database",
+        "no database or role setting makes the API's requests read-only or cuts them short",
+    )
+}
+
+/// A `statement_timeout` value in milliseconds (`100`, `1ms`, `0.5s`, `1min`).
+fn timeout_ms(value: &str) -> Option<f64> {
+    let v = value.trim().trim_matches('\'').to_lowercase();
+    let split = v
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(v.len());
+    let number: f64 = v[..split].parse().ok()?;
+    let factor = match v[split..].trim() {
+        "" | "ms" => 1.0,
+        "us" => 0.001,
+        "s" => 1000.0,
+        "min" => 60_000.0,
+        "h" => 3_600_000.0,
+        "d" => 86_400_000.0,
+        _ => return None,
+    };
+    Some(number * factor)
+}
+
 /// An object owned by an API role: the owner bypasses its RLS and may change or drop it.
 pub fn api_role_owns(cat: &Catalog) -> Vec<CheckResult> {
     let api = |owner: &str| expect::REQUEST_ROLES.contains(&owner);
@@ -752,6 +822,17 @@ pub const BREAKS: &[Break] = &[
         "CREATE ROLE vmx_break_premium NOLOGIN; GRANT authenticated TO vmx_break_premium",
     )
     .undo("DROP ROLE vmx_break_premium"),
+    // The backend's requests read-only in this database: every webhook fails.
+    Break::fails(
+        CheckId::SettingBlocksWrites,
+        "role service_role",
+        "DO $$ BEGIN EXECUTE format('ALTER ROLE service_role IN DATABASE %I SET default_transaction_read_only = on', current_database()); END $$",
+    ),
+    Break::warns(
+        CheckId::SettingBlocksWrites,
+        "role service_role",
+        "DO $$ BEGIN EXECUTE format('ALTER ROLE service_role IN DATABASE %I SET statement_timeout = %L', current_database(), '1ms'); END $$",
+    ),
     Break::fails(
         CheckId::ApiRoleOwns,
         "database {database}",
@@ -840,3 +921,19 @@ pub const BREAKS: &[Break] = &[
     )
     .undo("ALTER ROLE authenticated NOLOGIN"),
 ];
+
+#[cfg(test)]
+mod setting_tests {
+    use super::timeout_ms;
+
+    #[test]
+    fn statement_timeouts_read_in_milliseconds() {
+        assert_eq!(timeout_ms("1ms"), Some(1.0));
+        assert_eq!(timeout_ms("250"), Some(250.0));
+        assert_eq!(timeout_ms("0.5s"), Some(500.0));
+        assert_eq!(timeout_ms("8s"), Some(8000.0));
+        assert_eq!(timeout_ms("2min"), Some(120_000.0));
+        assert_eq!(timeout_ms("'3s'"), Some(3000.0));
+        assert_eq!(timeout_ms("soon"), None);
+    }
+}

@@ -94,6 +94,7 @@ pub enum CheckId {
     ApiRoleAttributes,
     ApiRoleMembership,
     SettingAnonRole,
+    SettingBlocksWrites,
     ApiRoleOwns,
     DefaultPrivileges,
     SchemaCreate,
@@ -161,8 +162,8 @@ impl CheckId {
             | CleanupSchedule | AuthFunctions | FunctionBody => Section::Functions,
             TableGrants | ColumnGrants | LimitsUserWritable | ViewSecurityDefiner
             | MatviewExposed | ForeignTableExposed | AuthUsersExposed | ApiRoleAttributes
-            | ApiRoleMembership | SettingAnonRole | ApiRoleOwns | DefaultPrivileges
-            | SchemaCreate => Section::Grants,
+            | ApiRoleMembership | SettingAnonRole | SettingBlocksWrites | ApiRoleOwns
+            | DefaultPrivileges | SchemaCreate => Section::Grants,
             HistoryApplied | HistoryChecksum | HistoryRenamed | HistoryUnknownVersion => {
                 Section::History
             }
@@ -342,6 +343,7 @@ pub const STATIC: &[Check] = &[
     grants::api_role_attributes,
     grants::api_role_membership,
     grants::setting_anon_role,
+    grants::setting_blocks_writes,
     grants::api_role_owns,
     grants::default_privileges,
     grants::schema_create,
