@@ -247,8 +247,8 @@ WHERE s.id = a.id
 -- and only for rows where there is something to do (WHEN: an "in progress"
 -- event calls no function): a completed call's counted duration is its
 -- duration; a webhook that no longer knows the user (NULL user_id) takes
--- the user of the call's earlier event; the call's assistant and number are
--- locked first (SECURITY DEFINER: whatever the inserting role may lock).
+-- the user of the call's earlier event; the call's assistant is locked
+-- first (SECURITY DEFINER: whatever the inserting role may lock).
 -- (Updates: track_call_usage below.)
 -- Keep identical to the copy in missing-tables-schema.sql (Option B).
 -- ---------------------------------------------------------------------------
@@ -271,31 +271,33 @@ BEGIN
       NEW.user_id := v_user;
     END IF;
   END IF;
-  -- Lock order (promises 4, 10, 14): the call's assistant and number come
-  -- before the call's own row. An upsert's proposed row passes here before
-  -- the row it conflicts with is locked, so a deletion of either -- which
-  -- holds it, then waits for the calls it detaches -- is waited for here,
-  -- where that cannot deadlock: committed, the row is gone and the call is
+  -- Lock order (promises 4, 10, 14): the call's assistant comes before the
+  -- call's own row. An upsert's proposed row passes here before the row it
+  -- conflicts with is locked, so a deletion of the assistant -- which holds
+  -- it, then waits for the calls it detaches -- is waited for here, where
+  -- that cannot deadlock: committed, the assistant is gone and the call is
   -- recorded without it; rolled back, or any other lock (a request that
   -- resends a unique column locks the row as for a key change), the call
   -- keeps it. track_call_usage() then finds the lock already held here.
+  -- Only the user's own assistant is locked; another's (promise 12) or a
+  -- missing one leaves the call without one, alike. (Phone numbers are not
+  -- locked here: a user's update of several numbers takes their limits row
+  -- first, which the completion takes after the call's row.)
   IF NEW.assistant_id IS NOT NULL THEN
-    PERFORM 1 FROM public.assistants a WHERE a.id = NEW.assistant_id FOR KEY SHARE;
+    PERFORM 1 FROM public.assistants a
+    WHERE a.id = NEW.assistant_id AND a.user_id = NEW.user_id
+    FOR KEY SHARE;
     IF NOT FOUND THEN
       NEW.assistant_id := NULL;
     END IF;
   ELSIF v_stored IS NOT NULL THEN
     -- An upsert that names no assistant keeps the stored one: the same lock.
-    PERFORM 1 FROM public.assistants a WHERE a.id = v_stored FOR KEY SHARE;
+    PERFORM 1 FROM public.assistants a
+    WHERE a.id = v_stored AND a.user_id = NEW.user_id
+    FOR KEY SHARE;
   END IF;
-  IF NEW.phone_number_id IS NOT NULL THEN
-    PERFORM 1 FROM public.phone_numbers p WHERE p.id = NEW.phone_number_id FOR KEY SHARE;
-    IF NOT FOUND THEN
-      NEW.phone_number_id := NULL;
-    END IF;
-  END IF;
-  -- (Inserted rows this trigger does not see, and rows naming another
-  -- user's assistant or number, are fixed per statement by
+  -- (Inserted rows this trigger does not see, and rows naming a missing or
+  -- another user's number, are fixed per statement by
   -- track_call_usage_insert(); the foreign key is checked at commit.)
   -- A negative duration counts nothing (promise 4: usage is never lowered by a bad event).
   NEW.counted_duration_seconds := CASE WHEN NEW.status = 'completed' THEN greatest(coalesce(NEW.duration_seconds, 0), 0) END;

@@ -150,22 +150,23 @@ pub const REVISIONS: &[Revision] = &[
         release: "0.3.1",
         checksum: "8cc2dc588d78a9c10ce9788badeaf93bd064f61292042895353579c063761659",
     },
-    // 0.3.2: a completing webhook locks the call's assistant and number before
-    // the call's own row, so that any lock on them (a deletion that is then
-    // rolled back, a request that resends a unique column) is waited for
-    // instead of taken for a deletion; call_analytics rows name only their
-    // own user's assistant; files 4 and 5 changed.
+    // 0.3.2: a completing webhook locks the user's own assistant of the call
+    // before the call's own row, so that any lock on it (a deletion that is
+    // then rolled back, a request that resends a unique column) is waited for
+    // instead of taken for a deletion; another account's assistant is left
+    // alone; call_analytics rows name only their own user's assistant; files
+    // 4 and 5 changed.
     Revision {
         version: 4,
         name: "call-logs-schema.sql",
         release: "0.3.2",
-        checksum: "bd7b257bec225a4560da5e1fc3eb4c0c32306e0f1f5d38c3dace8402beca5711",
+        checksum: "6474fd9202c354149ee7c589babbb9874681ebe99048eb7fd17bc8e61f37c1d9",
     },
     Revision {
         version: 5,
         name: "missing-tables-schema.sql",
         release: "0.3.2",
-        checksum: "bab8d7ae3c3bb052d4123fa48d569f6bf8e5382626896bbf11cfc31278e3f635",
+        checksum: "25d60ccc6ebe84045122d677bcf6e334723f94453cf6cd3f555fd1211f944d87",
     },
 ];
 

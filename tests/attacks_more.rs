@@ -1000,3 +1000,75 @@ async fn analytics_name_only_their_own_users_assistant() {
         1
     );
 }
+
+/// Promises 1 and 12: a webhook (service_role) that names another account's
+/// assistant for Alice's call. The call is Alice's, without the assistant;
+/// Bob's assistant is not written (its total moved +30 -30 and its
+/// `updated_at` changed in 0.3.1), and Alice's permanent audit row names no
+/// assistant, as for an id that exists nowhere (in 0.3.1 it named Bob's).
+/// (Fails on `VMX_ATTACK_SQL_DIR=sql/releases/0.3.1`.)
+#[tokio::test]
+async fn a_webhook_naming_another_accounts_assistant_leaves_it_alone() {
+    let db = attack_db();
+    let a = db.sign_up("alice@example.com").await;
+    let b = db.sign_up("bob@example.com").await;
+    let mut bo = db.connect_as(Actor::User(b)).await;
+    let bobs: Uuid = sqlx::query_scalar(
+        "INSERT INTO public.assistants (user_id, name) VALUES ($1, 'bob bot') RETURNING id",
+    )
+    .bind(b)
+    .fetch_one(&mut bo)
+    .await
+    .expect("bob's assistant");
+    let mut su = db.superuser().await;
+    let before: String =
+        sqlx::query_scalar("SELECT updated_at::text FROM public.assistants WHERE id = $1")
+            .bind(bobs)
+            .fetch_one(&mut su)
+            .await
+            .expect("updated_at");
+    let mut svc = db.connect_as(Actor::Service).await;
+    for (call, assistant) in [
+        ("c1", bobs),
+        (
+            "c2",
+            Uuid::parse_str("11111111-1111-1111-1111-111111111111").expect("uuid"),
+        ),
+    ] {
+        exec_ok(
+            &mut svc,
+            &format!(
+                "INSERT INTO public.call_logs (user_id, assistant_id, vapi_call_id, status, duration_seconds, ended_at)
+                 VALUES ('{a}', '{assistant}', '{call}', 'completed', 30, now())
+                 ON CONFLICT (vapi_call_id) DO UPDATE SET status = excluded.status,
+                   duration_seconds = excluded.duration_seconds, ended_at = excluded.ended_at"
+            ),
+        )
+        .await;
+    }
+    let named: i64 = int(
+        &mut su,
+        &format!(
+            "SELECT count(*) FROM public.usage_logs
+             WHERE user_id = '{a}' AND action_type = 'call_completed'
+               AND details ->> 'assistant_id' IS NOT NULL"
+        ),
+    )
+    .await;
+    assert_eq!(named, 0, "Alice's audit names an assistant");
+    let after: String =
+        sqlx::query_scalar("SELECT updated_at::text FROM public.assistants WHERE id = $1")
+            .bind(bobs)
+            .fetch_one(&mut su)
+            .await
+            .expect("updated_at");
+    assert_eq!(after, before, "Bob's assistant was written");
+    assert_eq!(
+        int(
+            &mut su,
+            &format!("SELECT used_call_time_seconds::bigint FROM public.user_limits WHERE user_id = '{a}'")
+        )
+        .await,
+        60
+    );
+}

@@ -25,6 +25,11 @@ pub struct Column {
     pub data_type: String,
     pub privileges: Vec<Grant>,
     pub not_null: bool,
+    /// An identity or generated column (its value never comes from a DEFAULT).
+    pub generated: bool,
+    /// Its collation compares bytes (`None`: not collatable). A
+    /// nondeterministic one makes values that differ (case, accents) equal.
+    pub deterministic: Option<bool>,
     /// The default expression as `pg_get_expr` prints it.
     pub default: Option<String>,
 }
@@ -35,6 +40,8 @@ pub struct Table {
     pub rls: bool,
     /// FORCE ROW LEVEL SECURITY: the owner is held to the policies too.
     pub force_rls: bool,
+    /// UNLOGGED: a crash or a failover empties it.
+    pub unlogged: bool,
     pub owner: String,
     /// The owner is a superuser or has BYPASSRLS.
     pub owner_bypasses_rls: bool,
@@ -568,7 +575,7 @@ SELECT json_build_object(
 )::text FROM kept;
 -- The seven tables: columns, privileges, constraints, triggers, foreign keys, indexes.
 WITH rels AS MATERIALIZED (
-  SELECT c.oid, c.relname, c.relrowsecurity, c.relforcerowsecurity, c.relacl, c.relowner
+  SELECT c.oid, c.relname, c.relrowsecurity, c.relforcerowsecurity, c.relacl, c.relowner, c.relpersistence
   FROM pg_catalog.pg_class c
   WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p') AND c.relname = ANY (ARRAY[{TABLES}]::name[])
 )
@@ -577,6 +584,7 @@ SELECT json_build_object(
       'name', r.relname,
       'rls', r.relrowsecurity,
       'force_rls', r.relforcerowsecurity,
+      'unlogged', r.relpersistence = 'u',
       'owner', pg_get_userbyid(r.relowner),
       'owner_bypasses_rls', (SELECT o.rolsuper OR o.rolbypassrls FROM pg_roles o WHERE o.oid = r.relowner),
       'privileges', (SELECT coalesce(json_agg(json_build_object(
@@ -587,6 +595,8 @@ SELECT json_build_object(
             'name', at.attname,
             'type', format_type(at.atttypid, at.atttypmod),
             'not_null', at.attnotnull,
+            'generated', at.attidentity <> '' OR at.attgenerated <> '',
+            'deterministic', (SELECT co.collisdeterministic FROM pg_collation co WHERE co.oid = at.attcollation),
             'default', CASE WHEN at.atthasdef THEN (SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d WHERE d.adrelid = at.attrelid AND d.adnum = at.attnum) END,
             'privileges', CASE WHEN at.attacl IS NULL THEN '[]'::json ELSE (SELECT coalesce(json_agg(json_build_object(
                   'grantee', CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(x.grantee) END,

@@ -60,6 +60,8 @@ pub struct AuthFunction {
     pub authenticated_may: bool,
     /// Its `SET` clauses (`proconfig`), if any.
     pub config: Option<Vec<String>>,
+    /// `pg_proc.provolatile`: i immutable, s stable, v volatile.
+    pub volatility: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -123,7 +125,7 @@ SELECT json_build_object(
       AND c.relname = ANY (ARRAY[{TABLES}]::text[])
       AND (NOT k.convalidated OR (k.condeferrable AND k.contype IN ('p', 'u', 'x')))),
   'auth_functions', (SELECT json_agg(json_build_object(
-      'signature', f.sig, 'source', p.prosrc, 'config', p.proconfig,
+      'signature', f.sig, 'source', p.prosrc, 'config', p.proconfig, 'volatility', p.provolatile::text,
       'authenticated_may', p.oid IS NOT NULL
         AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = 'authenticated')
         AND pg_catalog.has_function_privilege('authenticated', p.oid, 'EXECUTE'))

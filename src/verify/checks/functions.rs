@@ -572,6 +572,15 @@ pub fn auth_functions(cat: &Catalog) -> Vec<CheckResult> {
                     restore,
                 );
             }
+            // IMMUTABLE lets a cached plan (PostgREST prepares its
+            // statements on pooled connections) keep the first caller's id.
+            if f.volatility.as_deref() == Some("i") {
+                return CheckId::AuthFunctions.fail(
+                    target,
+                    "is IMMUTABLE: a plan cached on a pooled connection keeps the first caller's identity for the next users",
+                    format!("ALTER FUNCTION auth.{} STABLE", f.signature),
+                );
+            }
             // It reads the claims itself: a call of another function (one
             // that reads a header, a table, whatever) is an identity the
             // text above cannot vouch for.
@@ -840,6 +849,11 @@ pub const BREAKS: &[Break] = &[
          CREATE OR REPLACE FUNCTION auth.uid() RETURNS uuid LANGUAGE sql STABLE
            AS $$ SELECT coalesce(auth.request_header('x-act-as'),
                    nullif(nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub', ''))::uuid $$",
+    ),
+    Break::fails(
+        CheckId::AuthFunctions,
+        "auth.uid()",
+        "ALTER FUNCTION auth.uid() IMMUTABLE",
     ),
     // An overload a policy can call as `auth.uid()` (its default argument is not printed).
     Break::fails(

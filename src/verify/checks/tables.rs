@@ -83,6 +83,38 @@ pub fn table_columns(cat: &Catalog) -> Vec<CheckResult> {
                 Some(_) => {}
             }
         }
+        // The table and its other columns, as the schema's own writes meet them.
+        if table.unlogged {
+            bad.push(CheckId::TableColumns.fail(
+                qualified_table(spec.name),
+                "table is UNLOGGED: a crash or a failover empties it (usage, limits and calls erased), and replicas and backups never see it",
+                format!("ALTER TABLE public.{} SET LOGGED", spec.name),
+            ));
+        }
+        for c in &table.columns {
+            let target = format!("public.{}.{}", spec.name, c.name);
+            if c.deterministic == Some(false) {
+                bad.push(CheckId::TableColumns.fail(
+                    target.clone(),
+                    "column has a nondeterministic collation: values that differ (case, accents) compare equal, so a unique key merges them (two calls become one)",
+                    format!(
+                        "ALTER TABLE public.{} ALTER COLUMN {} TYPE {} COLLATE \"default\"",
+                        spec.name, c.name, c.data_type
+                    ),
+                ));
+            }
+            let extra = !spec.columns.iter().any(|(name, _)| *name == c.name);
+            if extra && c.not_null && c.default.is_none() && !c.generated {
+                bad.push(CheckId::TableColumns.fail(
+                    target,
+                    "a NOT NULL column the schema does not make, without a default: the schema's own inserts (sign-up, usage, webhooks) leave it NULL and fail",
+                    format!(
+                        "ALTER TABLE public.{} ALTER COLUMN {} DROP NOT NULL (or give it a DEFAULT)",
+                        spec.name, c.name
+                    ),
+                ));
+            }
+        }
         if bad.is_empty() {
             out.push(CheckId::TableColumns.pass(
                 qualified_table(spec.name),
@@ -164,6 +196,28 @@ pub fn column_default(cat: &Catalog) -> Vec<CheckResult> {
                     )
                 },
             )
+        })
+        .chain(row_ids_generated(cat))
+        .collect()
+}
+
+/// The `id` of the six tables whose rows the schema inserts without one
+/// (all but `profiles`, whose id is the user's): some default must make it.
+fn row_ids_generated(cat: &Catalog) -> Vec<CheckResult> {
+    present(cat)
+        .filter(|(spec, _)| spec.name != "profiles")
+        .filter_map(|(spec, table)| {
+            let c = table.column("id")?;
+            (c.default.is_none() && !c.generated).then(|| {
+                CheckId::ColumnDefault.fail(
+                    format!("public.{}.id", spec.name),
+                    "id has no default: the schema's inserts (limits at sign-up, usage rows, the webhook's calls) leave it NULL and fail",
+                    format!(
+                        "ALTER TABLE public.{} ALTER COLUMN id SET DEFAULT gen_random_uuid()",
+                        spec.name
+                    ),
+                )
+            })
         })
         .collect()
 }
@@ -609,6 +663,31 @@ pub const BREAKS: &[Break] = &[
         CheckId::CheckConstraint,
         "public.call_logs.call_logs_no_completed",
         "ALTER TABLE public.call_logs ADD CONSTRAINT call_logs_no_completed CHECK (status <> 'completed')",
+    ),
+    // A crash empties it: usage and its audit gone.
+    Break::fails(
+        CheckId::TableColumns,
+        "public.usage_logs",
+        "ALTER TABLE public.usage_logs SET UNLOGGED",
+    ),
+    // Case-variants of the idempotency key become one call.
+    Break::fails(
+        CheckId::TableColumns,
+        "public.call_logs.vapi_call_id",
+        "CREATE COLLATION public.vmx_break_ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+         ALTER TABLE public.call_logs ALTER COLUMN vapi_call_id TYPE text COLLATE public.vmx_break_ci",
+    ),
+    // An added column the schema's inserts cannot fill.
+    Break::fails(
+        CheckId::TableColumns,
+        "public.user_limits.region",
+        "ALTER TABLE public.user_limits ADD COLUMN region text NOT NULL DEFAULT 'eu';
+         ALTER TABLE public.user_limits ALTER COLUMN region DROP DEFAULT",
+    ),
+    Break::fails(
+        CheckId::ColumnDefault,
+        "public.call_logs.id",
+        "ALTER TABLE public.call_logs ALTER COLUMN id DROP DEFAULT",
     ),
     // The right values, the wrong logic: any non-empty provider passes.
     Break::fails(
