@@ -675,6 +675,32 @@ pub fn function_body(signature: &str) -> Option<&'static str> {
     function_definition(signature).map(|(_, body)| body)
 }
 
+/// The volatility the embedded files give the function (`pg_proc.provolatile`:
+/// `i`, `s` or `v`, the default), read from its header before the body.
+pub fn function_volatility(signature: &str) -> Option<&'static str> {
+    let (m, body) = function_definition(signature)?;
+    let name = signature.split('(').next()?;
+    let body_at = body.as_ptr() as usize - m.sql.as_ptr() as usize;
+    let header_at = [
+        format!("CREATE OR REPLACE FUNCTION public.{name}("),
+        format!("CREATE FUNCTION public.{name}("),
+    ]
+    .iter()
+    .filter_map(|h| m.sql[..body_at].rfind(h.as_str()))
+    .max()?;
+    let words: Vec<String> = m.sql[header_at..body_at]
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .map(str::to_ascii_uppercase)
+        .collect();
+    Some(if words.iter().any(|w| w == "IMMUTABLE") {
+        "i"
+    } else if words.iter().any(|w| w == "STABLE") {
+        "s"
+    } else {
+        "v"
+    })
+}
+
 /// The embedded file that last defines the function of `public` with this
 /// signature's name, and the body it gives it (see [`function_body`]).
 pub fn function_definition(

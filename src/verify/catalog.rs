@@ -358,6 +358,8 @@ pub struct Function {
     pub owner_bypasses_rls: bool,
     pub owner_superuser: bool,
     pub security_definer: bool,
+    /// `pg_proc.provolatile`: i immutable, s stable, v volatile.
+    pub volatility: String,
     /// Returns `trigger` (cannot be called through the API).
     pub trigger: bool,
     /// A procedure (CALLed, by a function the API reaches, not by the API itself).
@@ -841,6 +843,7 @@ SELECT json_build_object('functions', (SELECT coalesce(json_agg(json_build_objec
       'owner_bypasses_rls', o.rolsuper OR o.rolbypassrls,
       'owner_superuser', o.rolsuper,
       'security_definer', p.prosecdef,
+      'volatility', p.provolatile::text,
       'trigger', p.prorettype = 'pg_catalog.trigger'::regtype,
       'procedure', p.prokind = 'p',
       'config', p.proconfig,

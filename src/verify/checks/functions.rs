@@ -43,6 +43,26 @@ pub fn function_security(cat: &Catalog) -> Vec<CheckResult> {
                         .collect::<Vec<_>>()
                         .join("; "),
                 ),
+                // A writing function made STABLE fails ("not allowed in a
+                // non-volatile function"); one made IMMUTABLE may be cached.
+                Some(f) if expect::function_volatility(spec.signature)
+                    .is_some_and(|v| v != f.volatility) =>
+                {
+                    let word = |v: &str| match v {
+                        "i" => "IMMUTABLE",
+                        "s" => "STABLE",
+                        _ => "VOLATILE",
+                    };
+                    let want = word(expect::function_volatility(spec.signature).unwrap_or("v"));
+                    CheckId::FunctionSecurity.fail(
+                        target,
+                        format!(
+                            "function is {} (the files make it {want}): a function that writes then fails, one that reads may be answered from a cache",
+                            word(&f.volatility)
+                        ),
+                        format!("ALTER FUNCTION public.{} {want}", spec.signature),
+                    )
+                }
                 Some(f) if f.security_definer == spec.security_definer => {
                     CheckId::FunctionSecurity.pass(target, security(f.security_definer))
                 }
@@ -850,6 +870,12 @@ pub const BREAKS: &[Break] = &[
            AS $$ SELECT coalesce(auth.request_header('x-act-as'),
                    nullif(nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub', ''))::uuid $$",
     ),
+    // A trigger function that writes, made STABLE: every completion fails.
+    Break::fails(
+        CheckId::FunctionSecurity,
+        "public.track_call_usage()",
+        "ALTER FUNCTION public.track_call_usage() STABLE",
+    ),
     Break::fails(
         CheckId::AuthFunctions,
         "auth.uid()",
@@ -882,6 +908,22 @@ pub const BREAKS: &[Break] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_files_volatility_is_read_from_each_header() {
+        assert_eq!(
+            expect::function_volatility("get_user_call_usage(uuid)"),
+            Some("s")
+        );
+        assert_eq!(expect::function_volatility("track_call_usage()"), Some("v"));
+        for f in expect::FUNCTIONS {
+            assert!(
+                expect::function_volatility(f.signature).is_some(),
+                "{}",
+                f.signature
+            );
+        }
+    }
 
     #[test]
     fn auth_functions_may_call_only_what_supabase_uses() {
