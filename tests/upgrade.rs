@@ -253,7 +253,8 @@ fn database_migrated_by_v030_upgrades_keeping_every_row_and_counter() {
     upgrade_from_keeps_everything(&db, "0.3.0");
 }
 
-/// 0.3.1 → 0.3.2 (one trigger function): release data, every row, counter
+/// 0.3.1 → 0.3.2 (one trigger function replaced, one added with its trigger):
+/// release data, every row, counter
 /// and history row is kept.
 #[test]
 fn database_migrated_by_v031_upgrades_keeping_every_row_and_counter() {
