@@ -523,12 +523,7 @@ pub fn setting_blocks_writes(cat: &Catalog) -> Vec<CheckResult> {
         .filter_map(|s| {
             let (name, value) = split_setting(&s.setting);
             let name = name.to_lowercase();
-            let (scope, remedy) =
-                setting_scope(s.role.as_deref(), s.this_database, &cat.database, &name);
-            let target = match &s.role {
-                Some(r) => format!("role {r}"),
-                None => "database".to_string(),
-            };
+            let (target, scope, remedy) = setting_place(cat, s, &name);
             if name == "default_transaction_read_only"
                 && matches!(value.to_lowercase().as_str(), "on" | "true" | "1" | "yes")
             {

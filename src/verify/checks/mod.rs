@@ -514,12 +514,7 @@ fn bad_settings(
             if !n.eq_ignore_ascii_case(name) || !bad(&value) {
                 return None;
             }
-            let (scope, remedy) =
-                setting_scope(s.role.as_deref(), s.this_database, &cat.database, name);
-            let target = match &s.role {
-                Some(r) => format!("role {r}"),
-                None => "database".to_string(),
-            };
+            let (target, scope, remedy) = setting_place(cat, s, name);
             Some((
                 target,
                 format!("{name} = {value} is set for {scope}"),
@@ -527,6 +522,22 @@ fn bad_settings(
             ))
         }))
         .collect()
+}
+
+/// Where the database or role setting `s` (of `name`) applies: the check's
+/// target (`role r` or `database`), the scope in words, and the SQL that
+/// removes it.
+fn setting_place(
+    cat: &Catalog,
+    s: &crate::verify::catalog::RoleSetting,
+    name: &str,
+) -> (String, String, String) {
+    let (scope, remedy) = setting_scope(s.role.as_deref(), s.this_database, &cat.database, name);
+    let target = match &s.role {
+        Some(r) => format!("role {r}"),
+        None => "database".to_string(),
+    };
+    (target, scope, remedy)
 }
 
 #[cfg(test)]
