@@ -1021,12 +1021,8 @@ async fn a_webhook_naming_another_accounts_assistant_leaves_it_alone() {
     .await
     .expect("bob's assistant");
     let mut su = db.superuser().await;
-    let before: String =
-        sqlx::query_scalar("SELECT updated_at::text FROM public.assistants WHERE id = $1")
-            .bind(bobs)
-            .fetch_one(&mut su)
-            .await
-            .expect("updated_at");
+    let stamp = format!("SELECT updated_at::text FROM public.assistants WHERE id = '{bobs}'");
+    let before = opt_text(&mut su, &stamp).await;
     let mut svc = db.connect_as(Actor::Service).await;
     for (call, assistant) in [
         ("c1", bobs),
@@ -1035,16 +1031,9 @@ async fn a_webhook_naming_another_accounts_assistant_leaves_it_alone() {
             Uuid::parse_str("11111111-1111-1111-1111-111111111111").expect("uuid"),
         ),
     ] {
-        exec_ok(
-            &mut svc,
-            &format!(
-                "INSERT INTO public.call_logs (user_id, assistant_id, vapi_call_id, status, duration_seconds, ended_at)
-                 VALUES ('{a}', '{assistant}', '{call}', 'completed', 30, now())
-                 ON CONFLICT (vapi_call_id) DO UPDATE SET status = excluded.status,
-                   duration_seconds = excluded.duration_seconds, ended_at = excluded.ended_at"
-            ),
-        )
-        .await;
+        webhook(&mut svc, a, Some(assistant), call, "completed", 30)
+            .await
+            .expect("the webhook");
     }
     let named: i64 = int(
         &mut su,
@@ -1056,13 +1045,11 @@ async fn a_webhook_naming_another_accounts_assistant_leaves_it_alone() {
     )
     .await;
     assert_eq!(named, 0, "Alice's audit names an assistant");
-    let after: String =
-        sqlx::query_scalar("SELECT updated_at::text FROM public.assistants WHERE id = $1")
-            .bind(bobs)
-            .fetch_one(&mut su)
-            .await
-            .expect("updated_at");
-    assert_eq!(after, before, "Bob's assistant was written");
+    assert_eq!(
+        opt_text(&mut su, &stamp).await,
+        before,
+        "Bob's assistant was written"
+    );
     assert_eq!(
         int(
             &mut su,
